@@ -1,0 +1,20 @@
+//! # registries
+//!
+//! Inferno's service registry, outside Inferno.
+//!
+//! * [`client`]: the registries(2) types and operations (`Attributes`, `Service`, `Attached`,
+//!   `Registered`, `Registry`) as async Rust.
+//! * [`registry`]: a registry(4) server with Inferno's exact semantics.
+//! * [`styx`]: our 9P2000 (Styx) codec, client and server framework.
+//! * [`auth`]: Inferno's infpk1 authentication, key files and the ssl record layer.
+//! * [`shim`]: the TCP shim of ports 6701/6702/6703 (Inferno::RegMgr::TCP), server and client.
+//! * [`text`]: the registry's text format (Inferno `%q` quoting and `String->unquoted`).
+//! * [`dial`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`).
+
+pub mod auth;
+pub mod client;
+pub mod dial;
+pub mod registry;
+pub mod shim;
+pub mod styx;
+pub mod text;
