@@ -159,23 +159,47 @@ mod tests {
     fn parses_addresses() {
         assert_eq!(
             Addr::parse("tcp!127.0.0.1!6675", "").unwrap(),
-            Addr::Tcp { host: "127.0.0.1".into(), port: 6675 }
+            Addr::Tcp {
+                host: "127.0.0.1".into(),
+                port: 6675
+            }
         );
         assert_eq!(
             Addr::parse("net!example.org!registry", "").unwrap(),
-            Addr::Tcp { host: "example.org".into(), port: 6675 }
+            Addr::Tcp {
+                host: "example.org".into(),
+                port: 6675
+            }
         );
         assert_eq!(
             Addr::parse("example.org", "registry").unwrap(),
-            Addr::Tcp { host: "example.org".into(), port: 6675 }
+            Addr::Tcp {
+                host: "example.org".into(),
+                port: 6675
+            }
         );
-        assert_eq!(Addr::parse("unix!/tmp/s", "").unwrap(), Addr::Unix("/tmp/s".into()));
         assert_eq!(
-            Addr::parse("tcp!*!6675", "").unwrap().socket_addr_string().unwrap(),
+            Addr::parse("unix!/tmp/s", "").unwrap(),
+            Addr::Unix("/tmp/s".into())
+        );
+        assert_eq!(
+            Addr::parse("tcp!*!6675", "")
+                .unwrap()
+                .socket_addr_string()
+                .unwrap(),
             "0.0.0.0:6675"
         );
-        assert!(matches!(Addr::parse("il!h!1", ""), Err(DialError::Network(_))));
-        assert!(matches!(Addr::parse("tcp!h!nosuch", ""), Err(DialError::Service(_))));
-        assert!(matches!(Addr::parse("tcp!h", ""), Err(DialError::Syntax(_))));
+        assert!(matches!(
+            Addr::parse("il!h!1", ""),
+            Err(DialError::Network(_))
+        ));
+        assert!(matches!(
+            Addr::parse("tcp!h!nosuch", ""),
+            Err(DialError::Service(_))
+        ));
+        assert!(matches!(
+            Addr::parse("tcp!h", ""),
+            Err(DialError::Syntax(_))
+        ));
     }
 }

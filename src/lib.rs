@@ -7,6 +7,8 @@
 //! * [`registry`]: a registry(4) server with Inferno's exact semantics.
 //! * [`styx`]: our 9P2000 (Styx) codec, client and server framework.
 //! * [`auth`]: Inferno's infpk1 authentication, key files and the ssl record layer.
+//! * [`manager`]: keeps registrations, lookups and monitors alive across registry restarts
+//!   (Inferno::RegMgr parity).
 //! * [`shim`]: the TCP shim of ports 6701/6702/6703 (Inferno::RegMgr::TCP), server and client.
 //! * [`text`]: the registry's text format (Inferno `%q` quoting and `String->unquoted`).
 //! * [`dial`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`).
@@ -14,7 +16,13 @@
 pub mod auth;
 pub mod client;
 pub mod dial;
+pub mod manager;
 pub mod registry;
 pub mod shim;
 pub mod styx;
 pub mod text;
+
+/// The README's Rust example, compiled as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -135,7 +135,7 @@ impl ServiceLine {
 
 /// Groups `words` into attribute/value pairs.
 pub fn pairs(words: Vec<String>) -> Result<Vec<(String, String)>, TextError> {
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err(TextError::OddPairs);
     }
     let mut out = Vec::with_capacity(words.len() / 2);
@@ -220,9 +220,15 @@ mod tests {
     fn odd_pairs_and_empty() {
         assert_eq!(ServiceLine::parse(""), Err(TextError::Empty));
         assert_eq!(ServiceLine::parse("a b"), Err(TextError::OddPairs));
-        assert_eq!(parse_pairs("auth *").unwrap(), [("auth".into(), "*".into())]);
+        assert_eq!(
+            parse_pairs("auth *").unwrap(),
+            [("auth".into(), "*".into())]
+        );
         assert_eq!(parse_pairs("x"), Err(TextError::OddPairs));
-        assert_eq!(parse_services("a b c\nodd x\n\n"), [ServiceLine::parse("a b c").unwrap()]);
+        assert_eq!(
+            parse_services("a b c\nodd x\n\n"),
+            [ServiceLine::parse("a b c").unwrap()]
+        );
     }
 
     #[test]

@@ -1,1 +1,32 @@
-//! (under construction)
+//! A registry(4) server with Inferno's exact semantics (registry4.md).
+//!
+//! Layers, each usable alone:
+//! * [`state`]: the registry as plain data (services, attributes, change counter, `find`).
+//! * [`index`]: the attribute index that keeps `find` proportional to its answer.
+//! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`).
+//! * [`node`] and [`fs`]: the registry as a 9P file system on [`crate::styx::server`].
+//! * [`server`]: listeners on dial strings, single connections, start and shutdown.
+//!
+//! Where we knowingly differ from Inferno's `ndb/registry` (all on paths real clients never take):
+//! * Tremove of a service file whose service is already gone answers `file does not exist`
+//!   (Inferno dereferences nil and the registry dies).
+//! * Tremove of a `find` or `event` fid forgets its filter or held read; Inferno leaves them
+//!   behind, keyed by the fid number, for the next fid of that number to inherit.
+//! * A held `event` read reports the counter as it is when the reader wakes, which may already
+//!   include a later change (Inferno, single-threaded, answers at each change).
+//! * The Ropen of the root directory has iounit 0 (Inferno: msize − 24); the framework decides
+//!   Tattach with an afid, unknown open mode bits and over-long read counts.
+
+pub mod attrdb;
+pub mod fs;
+pub mod index;
+pub mod node;
+pub mod server;
+pub mod state;
+
+pub use fs::RegistryFs;
+pub use index::ServiceId;
+pub use server::{
+    AUTH_TIMEOUT, Builder, DEFAULT_LISTEN, Registry, RunningServer, Server, ServerAuth, ServerError,
+};
+pub use state::{FidRef, Service, State, StateError};

@@ -1,12 +1,526 @@
-//! `registry bench`: Benchmark a registry beside etcd.
+//! `registry bench`: measures a registry beside etcd, in the same run, on the same machine.
+//!
+//! Our registry is started as a child process (`registry bench --serve-child`) so that its
+//! resident memory can be read from `/proc`; `-m ADDR` measures any registry(4) server instead,
+//! a real Inferno one included, since everything goes through the public registries(2) client.
+//! etcd is started from `--etcd-bin` on free loopback ports when the binary is built with
+//! `--features etcd` (it needs `protoc` to build) and `--no-etcd` is not given.
+//!
+//! Submodules: [`bench::stats`] (percentiles), [`bench::floor`] (TCP echo), [`bench::system`]
+//! (the trait both systems implement), [`bench::ours`], `bench::etcd`, [`bench::scenarios`],
+//! [`bench::report`] and [`bench::sys`] (memory, fd limit, ports).
+
+#[cfg(feature = "etcd")]
+mod etcd;
+mod floor;
+mod ours;
+mod report;
+mod scenarios;
+mod stats;
+mod sys;
+mod system;
 
 use crate::CmdResult;
+use report::{Better, Report, Side, detail, memory};
+use scenarios::{Budget, Catalogue};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use sys::CpuSpan;
+use system::{BenchResult, System};
 
-/// Benchmark a registry beside etcd.
+/// Round trips our client needs for one register plus unregister: walk `new`, open, write the
+/// registration, clunk (registry4.md §10).
+const REGISTER_ROUND_TRIPS: u32 = 4;
+
+/// Benchmark a registry beside etcd: throughput and p50/p99 latency per scenario, then one line
+/// per scenario, `scenario ours etcd ratio` (a ratio above 1 means ours is better).
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Scenarios (--scenario, repeatable; default all):
+  floor        raw loopback TCP echo round trip
+  register     register+unregister cycles, 1 and 64 clients
+  find         selective and `*` finds over 1,000, 10,000, 100,000 services
+  fanout       time until 1,000 and 10,000 watchers are woken by one change
+  memory       server bytes per registered service and per idle watcher (100,000 each)
+  connections  10,000 clients each holding one registration
+
+Examples:
+  registry bench --quick --no-etcd
+  registry bench --etcd-bin /usr/bin/etcd          (binary built with --features etcd)
+  registry bench -m 'tcp!inferno!6675' --no-etcd --scenario find")]
+pub struct Args {
+    /// Small sizes: every scenario within about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Trivial sizes, only to check that everything runs.
+    #[arg(long, hide = true)]
+    tiny: bool,
+    /// Measure the registry at this dial string instead of starting one (no memory figures).
+    #[arg(short = 'm', value_name = "ADDR")]
+    mount: Option<String>,
+    /// Do not run etcd.
+    #[arg(long)]
+    no_etcd: bool,
+    /// The etcd server binary (Debian: package etcd-server).
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
+    etcd_bin: String,
+    /// Run only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "NAME", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Serve a registry for a parent `registry bench` (internal).
+    #[arg(long = "serve-child", hide = true)]
+    serve_child: bool,
+}
+
+/// The scenarios of issue 6.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    /// Raw loopback TCP echo round trip.
+    Floor,
+    /// Register+unregister cycles, 1 and 64 clients.
+    Register,
+    /// Selective and `*` finds over growing catalogues.
+    Find,
+    /// Time until every watcher is woken by one change.
+    Fanout,
+    /// Server bytes per registered service and per idle watcher.
+    Memory,
+    /// Many clients, each holding one registration.
+    Connections,
+}
+
+/// Sizes and time budgets for one mode.
+struct Plan {
+    mode: &'static str,
+    floor_trips: usize,
+    cycle: Budget,
+    concurrent: usize,
+    find_sizes: Vec<usize>,
+    find: Budget,
+    fanout_sizes: Vec<usize>,
+    fanout_rounds: usize,
+    /// Services registered when memory per service is read (at least the largest find size).
+    memory_services: usize,
+    idle_watchers: usize,
+    connections: usize,
+}
+
+impl Plan {
+    fn for_args(args: &Args) -> Plan {
+        let b = |ms: u64, ops: usize| Budget {
+            time: Duration::from_millis(ms),
+            ops,
+        };
+        if args.tiny {
+            Plan {
+                mode: "tiny",
+                floor_trips: 100,
+                cycle: b(100, 20),
+                concurrent: 4,
+                find_sizes: vec![30],
+                find: b(100, 5),
+                fanout_sizes: vec![5],
+                fanout_rounds: 1,
+                memory_services: 30,
+                idle_watchers: 10,
+                connections: 5,
+            }
+        } else if args.quick {
+            Plan {
+                mode: "quick",
+                floor_trips: 5_000,
+                cycle: b(1_000, 50_000),
+                concurrent: 64,
+                find_sizes: vec![100, 1_000],
+                find: b(400, 2_000),
+                fanout_sizes: vec![100, 1_000],
+                fanout_rounds: 5,
+                memory_services: 10_000,
+                idle_watchers: 2_000,
+                connections: 500,
+            }
+        } else {
+            Plan {
+                mode: "full",
+                floor_trips: 20_000,
+                cycle: b(3_000, 1_000_000),
+                concurrent: 64,
+                find_sizes: vec![1_000, 10_000, 100_000],
+                find: b(2_000, 10_000),
+                fanout_sizes: vec![1_000, 10_000],
+                fanout_rounds: 10,
+                memory_services: 100_000,
+                idle_watchers: 100_000,
+                connections: 10_000,
+            }
+        }
+    }
+}
+
+/// Figures the target checks need beyond the summary lines (ours only).
+#[derive(Default)]
+struct Extra {
+    floor: Option<Duration>,
+    register_p50: Option<Duration>,
+    selective_p50: Vec<(usize, Duration)>,
+    fanout_p50: Vec<(usize, Duration)>,
+    beyond_attrs: Option<f64>,
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn failed(label: &str, what: &str, e: &system::BenchError) {
+    println!("{label:<5} {what:<26} FAILED: {e}");
+}
+
+/// Lets a server finish dropping what the last scenario left before the next one measures.
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
 
 /// Runs `registry bench`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err("not implemented yet".into())
+pub async fn run(args: Args) -> CmdResult {
+    if args.serve_child {
+        ours::serve_child().await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let nofile = sys::raise_nofile();
+    let plan = Plan::for_args(&args);
+    let want = |s: Scenario| args.scenarios.is_empty() || args.scenarios.contains(&s);
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "registry bench: {} mode, {cpus} CPUs, open-file limit {nofile}",
+        plan.mode
+    );
+    let mut report = Report::default();
+    let mut extra = Extra::default();
+
+    if want(Scenario::Floor) {
+        match floor::echo_round_trips(plan.floor_trips).await {
+            Ok(s) => {
+                let s = s.summary();
+                detail(
+                    "floor",
+                    "tcp echo round trip",
+                    &s,
+                    "64-byte messages, TCP_NODELAY",
+                );
+                report.set("floor-rtt-p50-us", Better::Lower, Side::Ours, micros(s.p50));
+                extra.floor = Some(s.p50);
+            }
+            Err(e) => failed("floor", "tcp echo round trip", &e.into()),
+        }
+    }
+
+    let ours = match &args.mount {
+        Some(a) => ours::Ours::at(a)?,
+        None => ours::Ours::spawn().await?,
+    };
+    let pid = ours
+        .pid()
+        .map_or_else(|| "not ours to read".to_string(), |p| p.to_string());
+    println!("ours  registry at {} (server pid {pid})", ours.addr());
+    run_system(Arc::new(ours), &plan, &want, &mut report, &mut extra).await;
+
+    if !args.no_etcd {
+        run_etcd(&args, &plan, &want, &mut report).await;
+    }
+
+    report.print_summary();
+    print_targets(&report, &extra);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "etcd")]
+async fn run_etcd(args: &Args, plan: &Plan, want: &impl Fn(Scenario) -> bool, report: &mut Report) {
+    match etcd::Etcd::spawn(&args.etcd_bin).await {
+        Ok(e) => {
+            let pid = e.pid().map_or_else(String::new, |p| p.to_string());
+            println!("etcd  started {} (pid {pid})", args.etcd_bin);
+            run_system(Arc::new(e), plan, want, report, &mut Extra::default()).await;
+        }
+        Err(e) => println!("etcd  not measured: {e}"),
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn run_etcd(
+    _args: &Args,
+    _plan: &Plan,
+    _want: &impl Fn(Scenario) -> bool,
+    _report: &mut Report,
+) {
+    println!(
+        "etcd  not measured: this registry was built without `--features etcd` (use --no-etcd)"
+    );
+}
+
+/// Runs every wanted scenario against one system.
+async fn run_system<S: System>(
+    sys: Arc<S>,
+    plan: &Plan,
+    want: &impl Fn(Scenario) -> bool,
+    report: &mut Report,
+    extra: &mut Extra,
+) {
+    let label = sys.label();
+    let side = Side::of(label);
+    if want(Scenario::Register) {
+        for clients in [1, plan.concurrent] {
+            let what = format!("register+unregister x{clients}");
+            let cpu = CpuSpan::start(sys.pid());
+            let me = CpuSpan::start(Some(std::process::id()));
+            match scenarios::register_cycles(&sys, clients, plan.cycle).await {
+                Ok(s) => {
+                    let name = format!("register-{clients}client/s");
+                    report.set(&name, Better::Higher, side, s.per_sec);
+                    record(report, side, &name, cpu.per_op(s.ops));
+                    detail(
+                        label,
+                        &what,
+                        &s,
+                        &cpu_note(cpu.per_op(s.ops), me.per_op(s.ops)),
+                    );
+                    if clients == 1 {
+                        report.set(
+                            "register-1client-p50-us",
+                            Better::Lower,
+                            side,
+                            micros(s.p50),
+                        );
+                        extra.register_p50 = Some(s.p50);
+                    }
+                }
+                Err(e) => failed(label, &what, &e),
+            }
+            pause().await;
+        }
+    }
+    if want(Scenario::Find) || want(Scenario::Memory) {
+        if let Err(e) = catalogue(&sys, plan, want, report, extra).await {
+            failed(label, "find/memory catalogue", &e);
+        }
+        pause().await;
+    }
+    if want(Scenario::Fanout) {
+        for &n in &plan.fanout_sizes {
+            let what = format!("fan-out to {n} watchers");
+            match scenarios::fanout(&sys, n, plan.fanout_rounds).await {
+                Ok(f) => {
+                    let s = f.summary;
+                    let name = format!("fanout-{n}-p50-ms");
+                    report.set(&name, Better::Lower, side, s.p50.as_secs_f64() * 1e3);
+                    record(report, side, &name, f.server_cpu_us);
+                    let cpu = cpu_note(f.server_cpu_us, f.client_cpu_us);
+                    detail(label, &what, &s, &format!("(ops = changes) {cpu}"));
+                    extra.fanout_p50.push((n, s.p50));
+                }
+                Err(e) => failed(label, &what, &e),
+            }
+            pause().await;
+        }
+    }
+    if want(Scenario::Connections) {
+        let n = plan.connections;
+        let what = format!("{n} clients connect+register");
+        let cpu = CpuSpan::start(sys.pid());
+        let me = CpuSpan::start(Some(std::process::id()));
+        match scenarios::connections(&sys, n).await {
+            Ok(f) => {
+                let per = cpu.per_op(f.summary.ops);
+                detail(
+                    label,
+                    &what,
+                    &f.summary,
+                    &cpu_note(per, me.per_op(f.summary.ops)),
+                );
+                memory(
+                    label,
+                    "per connected client",
+                    f.bytes_per_client,
+                    "one registration each",
+                );
+                report.set(
+                    &format!("connections-{n}/s"),
+                    Better::Higher,
+                    side,
+                    f.summary.per_sec,
+                );
+                record(report, side, &format!("connections-{n}/s"), per);
+                if let Some(b) = f.bytes_per_client {
+                    report.set("memory-per-connection-B", Better::Lower, side, b);
+                }
+            }
+            Err(e) => failed(label, &what, &e),
+        }
+        pause().await;
+    }
+    // Last: a garbage-collected server keeps the heap that 100,000 watchers grew, which would
+    // hide the memory of anything measured after them.
+    if want(Scenario::Memory) {
+        let n = plan.idle_watchers;
+        match scenarios::idle_watchers(&sys, n).await {
+            Ok(b) => {
+                memory(label, "per idle watcher", b, &format!("at {n}"));
+                if let Some(b) = b {
+                    report.set("memory-per-watcher-B", Better::Lower, side, b);
+                }
+            }
+            Err(e) => failed(label, "idle watchers", &e),
+        }
+    }
+}
+
+/// Scenarios 2 and 4a: grows one catalogue through the find sizes, timing finds at each size,
+/// and reads the server's memory per registered service at the largest.
+async fn catalogue<S: System>(
+    sys: &Arc<S>,
+    plan: &Plan,
+    want: &impl Fn(Scenario) -> bool,
+    report: &mut Report,
+    extra: &mut Extra,
+) -> BenchResult<()> {
+    let label = sys.label();
+    let side = Side::of(label);
+    let querier = sys.connect().await?;
+    let before = rss(sys.pid()).await;
+    let mut cat = Catalogue::new();
+    let mut after = None;
+    for &n in &plan.find_sizes {
+        cat.grow_to(sys, n).await?;
+        if n == plan.memory_services && want(Scenario::Memory) {
+            // Read before the finds at this size, whose large answers leave freed heap behind.
+            after = rss(sys.pid()).await.map(|b| (b, n));
+        }
+        if !want(Scenario::Find) {
+            continue;
+        }
+        for selective in [true, false] {
+            let kind = if selective { "selective" } else { "all" };
+            let what = format!("find {kind} over {n}");
+            let cpu = CpuSpan::start(sys.pid());
+            let me = CpuSpan::start(Some(std::process::id()));
+            match scenarios::find_loop(sys, &querier, n, selective, plan.find).await {
+                Ok((s, answer)) => {
+                    let name = format!("find-{kind}-{n}/s");
+                    let per = cpu.per_op(s.ops + 1);
+                    report.set(&name, Better::Higher, side, s.per_sec);
+                    record(report, side, &name, per);
+                    detail(
+                        label,
+                        &what,
+                        &s,
+                        &format!("answer {answer} {}", cpu_note(per, me.per_op(s.ops + 1))),
+                    );
+                    if selective {
+                        extra.selective_p50.push((n, s.p50));
+                    }
+                }
+                Err(e) => failed(label, &what, &e),
+            }
+        }
+    }
+    if want(Scenario::Memory) {
+        if after.is_none() {
+            cat.grow_to(sys, plan.memory_services.max(cat.len)).await?;
+            after = rss(sys.pid()).await.map(|b| (b, cat.len));
+        }
+        let n = after.map_or(cat.len, |(_, n)| n);
+        let per = before
+            .zip(after)
+            .map(|(b, (a, n))| a.saturating_sub(b) as f64 / n.max(1) as f64);
+        let text = Catalogue::<S>::mean_text_len(n);
+        let note = format!("at {n}; description text {text:.0} B");
+        memory(label, "per registered service", per, &note);
+        if let Some(per) = per {
+            report.set("memory-per-service-B", Better::Lower, side, per);
+            report.set("memory-beyond-attrs-B", Better::Lower, side, per - text);
+            extra.beyond_attrs = Some(per - text);
+        }
+    }
+    cat.clear(sys).await?;
+    sys.disconnect(querier).await
+}
+
+/// The settled resident size of `pid`, if there is one to read.
+async fn rss(pid: Option<u32>) -> Option<u64> {
+    match pid {
+        Some(pid) => sys::settled_rss(pid).await,
+        None => None,
+    }
+}
+
+/// Records a per-operation server CPU figure under `{name}` with `-cpu-us` in place of its unit.
+fn record(report: &mut Report, side: Side, name: &str, cpu_us: Option<f64>) {
+    if let Some(us) = cpu_us {
+        let base = name.trim_end_matches("/s").trim_end_matches("-p50-ms");
+        report.set(&format!("{base}-server-cpu-us"), Better::Lower, side, us);
+    }
+}
+
+/// CPU per operation of the server and of this (client) process, for the detail lines.
+fn cpu_note(server_us: Option<f64>, client_us: Option<f64>) -> String {
+    let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |us| format!("{us:.1}µs"));
+    format!(
+        "cpu/op server {} client {}",
+        show(server_us),
+        show(client_us)
+    )
+}
+
+/// Prints issue 6's targets against what was measured.
+fn print_targets(report: &Report, extra: &Extra) {
+    println!();
+    println!("targets (ours):");
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let behind: Vec<&str> = report
+        .lines
+        .iter()
+        .filter(|l| l.name.ends_with("/s") && l.ratio().is_some_and(|r| r < 1.0))
+        .map(|l| l.name.as_str())
+        .collect();
+    if report.lines.iter().any(|l| l.etcd.is_some()) {
+        let ok = behind.is_empty();
+        println!(
+            "  throughput >= etcd everywhere: {} {}",
+            verdict(ok),
+            behind.join(" ")
+        );
+    }
+    if let (Some(f), Some(r)) = (extra.floor, extra.register_p50) {
+        let limit = f * 2 * REGISTER_ROUND_TRIPS;
+        println!(
+            "  1-client register+unregister <= 2x floor x {REGISTER_ROUND_TRIPS} round trips: {} (p50 {} vs {})",
+            verdict(r <= limit),
+            stats::fmt_dur(r),
+            stats::fmt_dur(limit)
+        );
+    }
+    if let (Some(first), Some(last)) = (extra.selective_p50.first(), extra.selective_p50.last())
+        && last.0 > first.0
+    {
+        let growth = last.1.as_secs_f64() / first.1.as_secs_f64().max(1e-9);
+        println!(
+            "  selective find independent of catalogue size: {} (p50 x{growth:.2} from {} to {} services)",
+            verdict(growth < 2.0),
+            first.0,
+            last.0
+        );
+    }
+    if let Some((n, p50)) = extra.fanout_p50.last() {
+        println!(
+            "  fan-out under 50 ms: {} (p50 {} at {n} watchers)",
+            verdict(*p50 < Duration::from_millis(50)),
+            stats::fmt_dur(*p50)
+        );
+    }
+    if let Some(b) = extra.beyond_attrs {
+        println!(
+            "  < 1 KiB per registration beyond its description: {} ({b:.0} B)",
+            verdict(b < 1024.0)
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 mod attach;
 mod bench;
+mod demo;
 mod key;
 mod query;
 mod register;

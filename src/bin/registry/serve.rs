@@ -1,12 +1,124 @@
-//! `registry serve`: Serve a registry(4) over 9P2000 (and the TCP shim).
+//! `registry serve`: serve a registry(4) over 9P2000 (Styx).
 
 use crate::CmdResult;
+use registries::dial::Addr;
+use registries::registry::{DEFAULT_LISTEN, Registry, Server, ServerAuth};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Serve a registry(4) over 9P2000 (and the TCP shim).
+/// Serve a registry(4) over 9P2000 (Styx), as Inferno's ndb/registry does.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Examples:
+  registry serve
+      listen on tcp!127.0.0.1!6675 (service `registry`)
+  registry serve --listen 'tcp!*!6675' --listen unix!/tmp/registry.sock
+      listen on every address and on a Unix socket
+  registry serve --shim-ports 7701,7702,7703
+      also serve the TCP shim of Inferno::RegMgr::TCP on other ports (default
+      6701,6702,6703 on the first listener's host; ephemeral when its port is 0)
+  registry serve --demo
+      start with a few example services and print what to try next
+  registry serve --auth server.keyfile
+      require Inferno's infpk1 on every connection, as Inferno's `listen` does;
+      clients then need `-k KEYFILE` (and the shim is off unless --shim-ports)
+  registry serve --auth server.keyfile --alg sha1 --alg rc4_256
+      accept only these algorithms (like `listen -a sha1 -a rc4_256`)
+  registry serve -f services.db
+      start with the static services of an attrdb(6) file, e.g.
+          service=net!click!1234
+              description='snapshot service' auth=none")]
+pub struct Args {
+    /// Address to listen on, an Inferno dial string (tcp!HOST!PORT, tcp!*!PORT, unix!PATH).
+    /// May be given several times.
+    #[arg(long = "listen", short = 'l', value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: Vec<String>,
+    /// attrdb(6) file of static services (owned by `registry`, never unregistered).
+    #[arg(short = 'f', value_name = "DBFILE")]
+    dbfile: Option<PathBuf>,
+    /// TCP shim ports NEW,FIND,EVENT (Inferno::RegMgr::TCP), on the host of the first listener.
+    /// Default 6701,6702,6703, or ephemeral ports when the first listener has port 0.
+    #[arg(long = "shim-ports", value_name = "NEW,FIND,EVENT")]
+    shim_ports: Option<registries::shim::ShimPorts>,
+    /// Do not serve the TCP shim.
+    #[arg(long = "no-shim", conflicts_with = "shim_ports")]
+    no_shim: bool,
+    /// Require Inferno's infpk1 authentication on every 9P connection, with this key file
+    /// (made by `registry key issue`); the authenticated user owns what it registers. A bare
+    /// name that is not a file here is looked up in $HOME/keyring.
+    #[arg(long = "auth", value_name = "KEYFILE")]
+    auth: Option<PathBuf>,
+    /// With --auth: an algorithm clients may ask for (repeatable, like `listen -a`). Default:
+    /// Inferno's list (none, the des, rc4 and idea ciphers, md4, md5, sha1, sha; not clear).
+    #[arg(long = "alg", value_name = "ALG", requires = "auth")]
+    algs: Vec<String>,
+    /// Start with a few example services and print what to try next.
+    #[arg(long)]
+    demo: bool,
+}
 
-/// Runs `registry serve`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err("not implemented yet".into())
+/// Runs `registry serve`: prints the bound addresses, then serves until interrupted.
+pub async fn run(args: Args) -> CmdResult {
+    let mut b = Server::builder();
+    for a in &args.listen {
+        b = b.listen_str(a)?;
+    }
+    if let Some(f) = args.dbfile {
+        b = b.static_file(f);
+    }
+    if let Some(keyfile) = &args.auth {
+        let info = crate::query::read_key(keyfile)?;
+        let auth = if args.algs.is_empty() {
+            ServerAuth::listen_default(info)
+        } else {
+            ServerAuth::new(info, args.algs.iter().cloned())
+        };
+        eprintln!(
+            "registry: requiring infpk1 as {} (algorithms: {})",
+            auth.info().mypk.owner,
+            auth.algs().join(" ")
+        );
+        b = b.server_auth(auth);
+    }
+    let demo = args.demo.then(|| {
+        let registry = Registry::new();
+        let n = crate::demo::load(&registry);
+        (registry, n)
+    });
+    if let Some((registry, _)) = &demo {
+        b = b.registry(registry.clone());
+    }
+    let running = b.start().await?;
+    for a in running.local_addrs() {
+        eprintln!("registry: listening on {a}");
+    }
+    // The shim cannot authenticate: with --auth it would be a way around it, so it is only
+    // served when asked for by --shim-ports.
+    let shim_unasked_with_auth = args.auth.is_some() && args.shim_ports.is_none();
+    if shim_unasked_with_auth && !args.no_shim {
+        eprintln!("registry: no shim with --auth (it cannot authenticate; --shim-ports serves it)");
+    } else if args.auth.is_some() && !args.no_shim {
+        eprintln!("registry: warning: the shim does not authenticate; its clients bypass --auth");
+    }
+    let shim = if args.no_shim || shim_unasked_with_auth {
+        None
+    } else {
+        let asked = args
+            .listen
+            .first()
+            .and_then(|a| Addr::parse(a, "registry").ok());
+        let shim =
+            registries::shim::serve_beside(&running, asked.as_ref(), args.shim_ports).await?;
+        eprintln!("registry: shim {}", shim.local_addrs());
+        Some(shim)
+    };
+    if let (Some((_, n)), Some(first)) = (&demo, running.local_addrs().first()) {
+        eprint!("{}", crate::demo::banner(first, *n, args.auth.is_some()));
+    }
+    tokio::signal::ctrl_c().await?;
+    if let Some(shim) = shim {
+        shim.shutdown().await;
+    }
+    running.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

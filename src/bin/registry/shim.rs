@@ -1,12 +1,52 @@
-//! `registry shim`: Serve the TCP shim (6701/6702/6703) in front of a remote registry.
+//! `registry shim`: serve the TCP shim (6701/6702/6703) in front of a remote registry.
 
 use crate::CmdResult;
+use registries::dial::DEFAULT_REGISTRY;
+use registries::shim::{ShimPorts, Upstream, start_as};
+use std::process::ExitCode;
 
-/// Serve the TCP shim (6701/6702/6703) in front of a remote registry.
+/// Serve the TCP shim of Inferno::RegMgr::TCP (ports 6701 new, 6702 find, 6703 event) in front
+/// of a registry reached over 9P, as Inferno's `listen` script does.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Protocol (registry4.md §8):
+  new   (6701)  first line `name [attr val]...` registers, later lines update,
+                closing the connection unregisters; a failure closes it
+  find  (6702)  one query line `[attr val]...` (empty: all); reply: service lines
+  event (6703)  `READY`, then one `%8.8d` line per change
 
-/// Runs `registry shim`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err("not implemented yet".into())
+Examples:
+  registry shim --registry 'tcp!inferno.example!6675'
+      serve 127.0.0.1:6701-6703 in front of that registry
+  registry shim --registry 'tcp!127.0.0.1!6675' --listen '*' --ports 7701,7702,7703
+      every address, other ports
+  printf 'proto styx\\n' | nc 127.0.0.1 6702
+      find the services with proto=styx")]
+pub struct Args {
+    /// The registry to front, an Inferno dial string (9P2000, auth none).
+    #[arg(long, short = 'r', value_name = "ADDR", default_value = DEFAULT_REGISTRY)]
+    registry: String,
+    /// Host or address to listen on (`*`: every address).
+    #[arg(long, short = 'l', value_name = "HOST", default_value = "127.0.0.1")]
+    listen: String,
+    /// Ports NEW,FIND,EVENT (0: let the system choose).
+    #[arg(long, short = 'p', value_name = "NEW,FIND,EVENT", default_value_t = ShimPorts::DEFAULT)]
+    ports: ShimPorts,
+    /// User name to attach to the registry as (owner of the registrations); default $USER.
+    #[arg(long, short = 'u', value_name = "USER")]
+    user: Option<String>,
+}
+
+/// Runs `registry shim`: prints the bound addresses, then serves until interrupted.
+pub async fn run(args: Args) -> CmdResult {
+    let upstream = Upstream::Remote(args.registry.clone());
+    let shim = start_as(upstream, &args.listen, args.ports, args.user).await?;
+    eprintln!(
+        "registry: shim {} registry {}",
+        shim.local_addrs(),
+        args.registry
+    );
+    tokio::signal::ctrl_c().await?;
+    shim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

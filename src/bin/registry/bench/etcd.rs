@@ -1,0 +1,178 @@
+//! etcd as a [`System`], over its native v3 gRPC API (the `etcd-client` crate, tonic and prost),
+//! so that the comparison is between the two servers, not between a fast and a slow protocol.
+//!
+//! The bench starts its own etcd on loopback: free ports, a fresh data directory on tmpfs
+//! (`/dev/shm` when there is one, so that etcd's fsyncs cost what our in-memory registry's
+//! lack of them costs: nothing), killed and removed at the end. The equivalent operations:
+//! a client's connection grants one lease (as etcd's own `concurrency.Session` does); register is
+//! a put of `/svc/GROUP/NAME` with the service's attributes as value and that lease; unregister is
+//! a delete; find is a range over `/svc/GROUP/` (selective) or `/svc/` (everything); a watcher is
+//! a watch stream on `/svc/`.
+
+use super::system::{BenchResult, Query, Svc, System};
+use etcd_client::{Client, GetOptions, KvClient, PutOptions, WatchOptions, WatchStream};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// A running etcd, started by the bench.
+pub struct Etcd {
+    endpoint: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+/// One etcd client connection and the lease its registrations hang on.
+#[derive(Clone)]
+pub struct EtcdConn {
+    client: Client,
+    kv: KvClient,
+    lease: i64,
+}
+
+/// The key a service is stored under.
+fn key(svc: &Svc) -> String {
+    format!("/svc/{}/{}", svc.group, svc.name)
+}
+
+impl Etcd {
+    /// Starts `bin` on two free loopback ports and waits until it answers.
+    pub async fn spawn(bin: &str) -> BenchResult<Etcd> {
+        let client_port = super::sys::free_port()?;
+        let peer_port = super::sys::free_port()?;
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("registry-bench-etcd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let client_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let child = Command::new(bin)
+            .arg("--name=bench")
+            .arg(format!("--data-dir={}", dir.display()))
+            .arg(format!("--listen-client-urls={client_url}"))
+            .arg(format!("--advertise-client-urls={client_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=bench={peer_url}"))
+            .arg("--logger=zap")
+            .arg("--log-level=error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e}"))?;
+        let etcd = Etcd {
+            endpoint: client_url,
+            child,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let probe = async {
+                let mut c = Client::connect([etcd.endpoint.as_str()], None).await?;
+                c.get("/probe", None).await
+            };
+            match tokio::time::timeout(Duration::from_secs(2), probe).await {
+                Ok(Ok(_)) => return Ok(etcd),
+                _ if Instant::now() > deadline => return Err("etcd did not start in 20 s".into()),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl System for Etcd {
+    type Conn = EtcdConn;
+    type Held = (EtcdConn, String);
+    type Watch = WatchStream;
+
+    fn label(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    async fn connect(&self) -> BenchResult<EtcdConn> {
+        let mut client = Client::connect([self.endpoint.as_str()], None).await?;
+        // Long enough to outlive the run without keep-alives.
+        let lease = client.lease_grant(3600, None).await?.id();
+        // A find over 100,000 services answers megabytes: lift tonic's 4 MiB default.
+        let kv = client.kv_client().max_decoding_message_size(1 << 30);
+        Ok(EtcdConn { client, kv, lease })
+    }
+
+    async fn disconnect(&self, conn: EtcdConn) -> BenchResult<()> {
+        let mut client = conn.client;
+        client.lease_revoke(conn.lease).await?;
+        Ok(())
+    }
+
+    async fn register(&self, conn: &EtcdConn, svc: &Svc) -> BenchResult<(EtcdConn, String)> {
+        let k = key(svc);
+        let value = registries::text::format_pairs(svc.attrs());
+        let mut kv = conn.kv.clone();
+        kv.put(
+            k.as_str(),
+            value,
+            Some(PutOptions::new().with_lease(conn.lease)),
+        )
+        .await?;
+        Ok((conn.clone(), k))
+    }
+
+    async fn unregister(&self, held: (EtcdConn, String)) -> BenchResult<()> {
+        let (conn, k) = held;
+        let mut kv = conn.kv;
+        kv.delete(k, None).await?;
+        Ok(())
+    }
+
+    async fn find(&self, conn: &EtcdConn, q: &Query) -> BenchResult<usize> {
+        let prefix = match q {
+            Query::Group(g) => format!("/svc/{g}/"),
+            Query::All => "/svc/".to_string(),
+        };
+        let mut kv = conn.kv.clone();
+        let resp = kv
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await?;
+        Ok(resp.kvs().len())
+    }
+
+    async fn watch(&self, conn: &EtcdConn) -> BenchResult<WatchStream> {
+        let mut client = conn.client.clone();
+        let mut stream = client
+            .watch("/svc/", Some(WatchOptions::new().with_prefix()))
+            .await?;
+        // The first response confirms the watch exists; events after it are never missed.
+        match stream.message().await? {
+            Some(r) if r.created() => Ok(stream),
+            _ => Err("etcd watch not created".into()),
+        }
+    }
+
+    async fn next_event(w: &mut WatchStream) -> BenchResult<()> {
+        loop {
+            match w.message().await? {
+                Some(r) if !r.events().is_empty() => return Ok(()),
+                Some(_) => continue,
+                None => return Err("etcd watch ended".into()),
+            }
+        }
+    }
+}

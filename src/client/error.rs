@@ -1,0 +1,52 @@
+//! The one error type of the client layer.
+
+/// Why a registries(2) operation failed.
+///
+/// Where Inferno's registries(2) has a diagnostic, the text is the same; where the registry itself
+/// refused (an `Rerror` or a failed host file operation), [`Error::Registry`] carries its text
+/// verbatim, e.g. `duplicate service name` or `permission denied`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registry answered with an error; the text is its diagnostic, unchanged.
+    #[error("{0}")]
+    Registry(String),
+    /// The registry is not where the caller said: Limbo's `Registry.new` returns nil then.
+    #[error("cannot open {dir}/index: {reason}")]
+    NoRegistry {
+        /// The directory that was given.
+        dir: String,
+        /// Why `index` could not be opened.
+        reason: String,
+    },
+    /// The service's address could not be dialled (Limbo: `cannot dial: %r`).
+    #[error("cannot dial: {0}")]
+    Dial(String),
+    /// The service's `auth` attribute names a method registries(2) does not know
+    /// (Limbo: `unknown authentication type %q`; the value is stored already quoted).
+    #[error("unknown authentication type {0}")]
+    UnknownAuth(String),
+    /// Authentication could not be done: the auth layer's diagnostic, verbatim (e.g.
+    /// `no matching keys found`, `cannot authenticate: pk doesn't match certificate`).
+    #[error("{0}")]
+    Auth(String),
+    /// The 9P session could not be set up on the connection (Limbo: `mount failed: %r`).
+    #[error("mount failed: {0}")]
+    Mount(String),
+    /// The registry has no usable `event` file: older Inferno registries answer
+    /// `not implemented yet`. The registry's own text follows.
+    #[error("registry does not support events: {0}")]
+    NoEvents(String),
+    /// The `event` file gave something other than a `%8.8d` change count.
+    #[error("bad event report: {0:?}")]
+    BadEvent(String),
+    /// This kind of registry connection cannot do the operation (e.g. mounting a connection that
+    /// is not 9P).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The connection to the registry failed or was lost.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Results of the client layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,224 @@
+//! `Registry`: one registry(4) instance and the registries(2) operations on it.
+
+use super::attributes::Attributes;
+use super::conn::Conn;
+use super::error::{Error, Result};
+use super::events::Events;
+use super::host::HostDir;
+use super::lines::{parse_services, query_line, register_line};
+use super::monitor::Monitor;
+use super::namespace;
+use super::registered::Registered;
+use super::service::Service;
+use super::styx_backend::StyxSession;
+use super::transport::Backend;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where Limbo's `Registry.new(nil)` and `Registry.connect` put the registry.
+pub const DEFAULT_DIR: &str = "/mnt/registry";
+
+/// A connection to one registry. Cloning is cheap: clones share the connection.
+#[derive(Clone)]
+pub struct Registry {
+    dir: PathBuf,
+    backend: Arc<Backend>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The user name to attach as when none is given: `$USER`, else `none`.
+fn default_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "none".to_string())
+}
+
+impl Registry {
+    /// The registry at `dir` in the name space (Limbo's `Registry.new`): a connection mounted there
+    /// in this process (see [`namespace`](super::namespace)), or else a host directory holding the
+    /// registry's files. Opens `dir/index` once, and fails if it cannot.
+    pub async fn new(dir: impl AsRef<Path>) -> Result<Registry> {
+        let dir = dir.as_ref();
+        let backend = match namespace::lookup(dir) {
+            Some(session) => Backend::Styx(Arc::new(session.reopen().await.map_err(|e| {
+                Error::NoRegistry {
+                    dir: dir.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?)),
+            None => Backend::Host(HostDir::open(dir).await?),
+        };
+        Ok(Registry {
+            dir: dir.to_path_buf(),
+            backend: Arc::new(backend),
+        })
+    }
+
+    /// Connects to the registry that `svc` describes (Limbo's `Registry.connect`): by default
+    /// `net!$registry!registry` with `auth none` (`$registry` from the environment variable
+    /// `registry`, else `localhost`). Attaches with [`Service::attach`], mounts the connection at
+    /// `/mnt/registry` in this process's name space and opens its `index`.
+    pub async fn connect(
+        svc: Option<&Service>,
+        user: Option<&str>,
+        keydir: Option<&Path>,
+    ) -> Result<Registry> {
+        let default;
+        let svc = match svc {
+            Some(s) => s,
+            None => {
+                default = Service::new(
+                    crate::dial::DEFAULT_REGISTRY,
+                    Attributes::new([("auth", "none")]),
+                );
+                &default
+            }
+        };
+        let attached = svc.attach(user, keydir).await?;
+        let user = attached
+            .localuser
+            .clone()
+            .or_else(|| user.map(str::to_string));
+        let reg = Registry::connect_stream(attached.fd, user.as_deref()).await?;
+        reg.mount(DEFAULT_DIR)?;
+        Ok(Registry {
+            dir: PathBuf::from(DEFAULT_DIR),
+            backend: reg.backend,
+        })
+    }
+
+    /// Dials the registry at `addr` and authenticates with the key file `info` and algorithm
+    /// `alg` (empty: `none`) before speaking 9P, as Inferno's `mount -k KEYFILE -C ALG` does
+    /// (infpk1.md §9.3); the Tattach names the key's owner, though an authenticating server
+    /// goes by the key alone. Nothing is mounted (see [`Registry::mount`]).
+    pub async fn connect_with_key(
+        addr: &str,
+        info: &crate::auth::AuthInfo,
+        alg: &str,
+    ) -> Result<Registry> {
+        let conn = super::conn::dial(addr).await?;
+        let (conn, _server) = crate::auth::client(conn, alg, info)
+            .await
+            .map_err(|e| Error::Auth(format!("cannot authenticate: {e}")))?;
+        Registry::connect_stream(conn, Some(&info.mypk.owner)).await
+    }
+
+    /// Speaks 9P2000 to a registry over `conn` (a connected, and if need be authenticated, stream):
+    /// Tversion, Tattach as `user` (default `$USER`), then opens `index`. Nothing is mounted; see
+    /// [`Registry::mount`].
+    pub async fn connect_stream(conn: impl Conn, user: Option<&str>) -> Result<Registry> {
+        let user = user.map_or_else(default_user, str::to_string);
+        let session = StyxSession::attach(Box::new(conn), &user).await?;
+        Ok(Registry {
+            dir: PathBuf::new(),
+            backend: Arc::new(Backend::Styx(Arc::new(session))),
+        })
+    }
+
+    /// The registry behind a TCP shim (Inferno::RegMgr::TCP, registry4.md §8) at `host` and
+    /// `ports` (usually [`ShimPorts::DEFAULT`](crate::shim::ShimPorts::DEFAULT): 6701, 6702,
+    /// 6703). The same operations work, except [`Registry::unregister`], which the shim cannot
+    /// express ([`Error::Unsupported`]): close the [`Registered`] instead. Fails unless the event
+    /// port answers `READY`.
+    pub async fn connect_shim(host: &str, ports: crate::shim::ShimPorts) -> Result<Registry> {
+        let client = super::shim_backend::ShimClient::connect(host, ports).await?;
+        Ok(Registry {
+            dir: PathBuf::new(),
+            backend: Arc::new(Backend::Shim(client)),
+        })
+    }
+
+    /// Mounts this registry's 9P connection at `dir` in this process's name space, so that
+    /// [`Registry::new`] finds it there.
+    pub fn mount(&self, dir: impl AsRef<Path>) -> Result<()> {
+        match &*self.backend {
+            Backend::Styx(s) => {
+                namespace::mount(dir.as_ref(), Arc::clone(s));
+                Ok(())
+            }
+            Backend::Host(_) | Backend::Shim(_) => Err(Error::Unsupported(
+                "only a 9P registry connection can be mounted",
+            )),
+        }
+    }
+
+    /// Where the registry is in the name space (empty for an unmounted stream connection).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every registered service, as `index` lists them now. An empty list when there are none.
+    pub async fn services(&self) -> Result<Vec<Service>> {
+        Ok(parse_services(&self.backend.index().await?))
+    }
+
+    /// The services that have every attribute in `attrs` with an equal value; a value `*`
+    /// matches any value of an attribute the service has. No pairs: every service.
+    pub async fn find<A: AsRef<str>, V: AsRef<str>>(
+        &self,
+        attrs: &[(A, V)],
+    ) -> Result<Vec<Service>> {
+        let query = query_line(attrs.iter().map(|(a, v)| (a.as_ref(), v.as_ref())));
+        Ok(parse_services(&self.backend.find(query).await?))
+    }
+
+    /// Writes `query` to `find` exactly as given and returns the reply text exactly as read, as
+    /// Inferno's ndb/regquery does (no client-side checks; the registry's diagnostic on error).
+    pub async fn find_raw(&self, query: &str) -> Result<String> {
+        self.backend.find(query.to_string()).await
+    }
+
+    /// Opens the registry named by `target`, as the `registry` command's `-m` does: an existing
+    /// directory is opened with [`Registry::new`] (like ndb/regquery's mount point), anything else
+    /// is a dial string connected to with `auth none`.
+    pub async fn open(target: &str) -> Result<Registry> {
+        if Path::new(target).is_dir() {
+            return Registry::new(target).await;
+        }
+        let svc = Service::new(target, Attributes::new([("auth", "none")]));
+        Registry::connect(Some(&svc), None, None).await
+    }
+
+    /// Registers a service named `addr` with `attrs` (written in list order). With `persist` the
+    /// entry outlives the returned [`Registered`] (` persist 1` is appended); otherwise dropping
+    /// or closing it unregisters the service.
+    pub async fn register(
+        &self,
+        addr: &str,
+        attrs: &Attributes,
+        persist: bool,
+    ) -> Result<Registered> {
+        let handle = self
+            .backend
+            .register(register_line(addr, attrs, persist))
+            .await?;
+        Ok(Registered::new(addr.to_string(), self.clone(), handle))
+    }
+
+    /// Removes the service named `addr`. Only its owner may.
+    pub async fn unregister(&self, addr: &str) -> Result<()> {
+        self.backend.unregister(addr).await
+    }
+
+    /// The registry's change counts, one item per coalesced change after this call. Fails (at
+    /// once, or as the first item) with [`Error::NoEvents`] on a registry without `event`.
+    pub async fn events(&self) -> Result<Events> {
+        Ok(Events::new(self.backend.events().await?))
+    }
+
+    /// A [`Monitor`] of the services matching `filter`.
+    pub async fn monitor<A: AsRef<str>, V: AsRef<str>>(
+        &self,
+        filter: &[(A, V)],
+    ) -> Result<Monitor> {
+        Monitor::new(self, filter).await
+    }
+}

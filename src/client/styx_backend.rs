@@ -1,0 +1,164 @@
+//! The 9P2000 backend: a registry served over a byte stream, used the way Inferno's mount driver
+//! uses it (vectors/limbo-registries-9p.md): every open is a one-name walk from the root fid to a
+//! fresh fid and a Topen; `index` is opened OREAD once and re-read from offset 0; `find` is opened
+//! ORDWR, written once, read from offset 0 to an empty read, and clunked; `new` is opened OWRITE
+//! and written once, and its fid is the registration; `unregister` is a walk and a Tremove; reads
+//! ask for 8192 bytes.
+
+use super::conn::BoxConn;
+use super::error::{Error, Result};
+use super::transport::READ_COUNT;
+use crate::styx::{self, Client, Fid, ORDWR, OREAD, OWRITE};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Maps a 9P failure: an Rerror's text is the registry's diagnostic, kept verbatim.
+fn styx_err(e: styx::Error) -> Error {
+    match e {
+        styx::Error::Remote(text) => Error::Registry(text),
+        styx::Error::NotFound(name) => Error::Registry(format!("file does not exist: '{name}'")),
+        e => Error::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// A 9P session attached to a registry's root, with its `index` open.
+pub struct StyxSession {
+    // Field order is drop order: the index fid is clunked before the root, as Inferno does.
+    /// The `index` fid; locked so that two re-reads from offset 0 do not interleave.
+    index: Mutex<Fid>,
+    root: Arc<Fid>,
+}
+
+/// Walks one name from `root` to a fresh fid and opens it with `mode`.
+async fn open(root: &Fid, name: &str, mode: u8) -> styx::Result<Fid> {
+    let mut f = root.walk(&[name]).await?;
+    f.open(mode).await?;
+    Ok(f)
+}
+
+/// Reads `f` from offset 0 until an empty read.
+async fn read_to_end(f: &Fid) -> styx::Result<String> {
+    let mut out = Vec::new();
+    loop {
+        let chunk = f.read(out.len() as u64, READ_COUNT).await?;
+        if chunk.is_empty() {
+            return Ok(String::from_utf8_lossy(&out).into_owned());
+        }
+        out.extend_from_slice(&chunk);
+    }
+}
+
+/// One write of all of `data` at `offset` (a short write is an error).
+async fn write_once(f: &Fid, offset: u64, data: &[u8]) -> Result<()> {
+    let n = f.write(offset, data).await.map_err(styx_err)?;
+    if n != data.len() {
+        return Err(Error::Registry(format!(
+            "short write: {n} of {}",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
+impl StyxSession {
+    /// Tversion (msize 8216) and Tattach as `user` with no auth fid and an empty aname on `conn`,
+    /// then walks to and opens `index`.
+    pub async fn attach(conn: BoxConn, user: &str) -> Result<StyxSession> {
+        let mount_err = |e: styx::Error| Error::Mount(e.to_string());
+        let client = Client::connect(conn).await.map_err(mount_err)?;
+        let root = client.attach(user, "").await.map_err(mount_err)?;
+        StyxSession::on_root(Arc::new(root)).await
+    }
+
+    async fn on_root(root: Arc<Fid>) -> Result<StyxSession> {
+        let index = open(&root, "index", OREAD).await.map_err(styx_err)?;
+        Ok(StyxSession {
+            index: Mutex::new(index),
+            root,
+        })
+    }
+
+    /// A session on the same connection and root with a fresh `index` fid (`Registry.new` of a
+    /// mounted connection).
+    pub async fn reopen(&self) -> Result<StyxSession> {
+        StyxSession::on_root(Arc::clone(&self.root)).await
+    }
+
+    /// Re-reads `index` from offset 0.
+    pub async fn index(&self) -> Result<String> {
+        let index = self.index.lock().await;
+        read_to_end(&index).await.map_err(styx_err)
+    }
+
+    /// Walks to `find`, opens it ORDWR, writes `query`, reads from offset 0 to end of file, and
+    /// clunks the fid.
+    pub async fn find(&self, query: &str) -> Result<String> {
+        let f = open(&self.root, "find", ORDWR).await.map_err(styx_err)?;
+        write_once(&f, 0, query.as_bytes()).await?;
+        let text = read_to_end(&f).await.map_err(styx_err)?;
+        // Dropping sends the Tclunk at once, ahead of any later request, without waiting for
+        // the Rclunk: the same messages in the same order as Limbo's, one round trip fewer.
+        drop(f);
+        Ok(text)
+    }
+
+    /// Walks to `new`, opens it OWRITE and writes `line`; the open fid is the registration.
+    pub async fn register(&self, line: &str) -> Result<StyxFile> {
+        let fid = open(&self.root, "new", OWRITE).await.map_err(styx_err)?;
+        write_once(&fid, 0, line.as_bytes()).await?;
+        Ok(StyxFile {
+            fid,
+            offset: line.len() as u64,
+        })
+    }
+
+    /// Walks to `name` (split at `/`, as a path under the registry) and removes it.
+    pub async fn unregister(&self, name: &str) -> Result<()> {
+        let names: Vec<&str> = name.split('/').filter(|n| !n.is_empty()).collect();
+        if names.is_empty() {
+            // A walk of no names would be the root itself.
+            return Err(Error::Registry("bad service name".into()));
+        }
+        let f = self.root.walk(&names).await.map_err(styx_err)?;
+        f.remove().await.map_err(styx_err)
+    }
+
+    /// Walks to `event` and opens it OREAD.
+    pub async fn events(&self) -> Result<StyxFile> {
+        let fid = open(&self.root, "event", OREAD)
+            .await
+            .map_err(|e| match styx_err(e) {
+                Error::Registry(text) => Error::NoEvents(text),
+                e => e,
+            })?;
+        Ok(StyxFile { fid, offset: 0 })
+    }
+}
+
+/// An open fid with a file offset that advances as it is read or written, as a Limbo FD's does.
+/// Dropping it clunks the fid.
+pub struct StyxFile {
+    fid: Fid,
+    offset: u64,
+}
+
+impl StyxFile {
+    /// One write at the current offset.
+    pub async fn write_next(&mut self, data: &[u8]) -> Result<()> {
+        write_once(&self.fid, self.offset, data).await?;
+        self.offset += data.len() as u64;
+        Ok(())
+    }
+
+    /// One read of up to `count` bytes at the current offset.
+    pub async fn read_next(&mut self, count: u32) -> Result<Vec<u8>> {
+        let data = self.fid.read(self.offset, count).await.map_err(styx_err)?;
+        self.offset += data.len() as u64;
+        Ok(data.to_vec())
+    }
+
+    /// Clunks the fid, waiting for the reply.
+    pub async fn close(self) -> Result<()> {
+        self.fid.clunk().await.map_err(styx_err)
+    }
+}

@@ -1,0 +1,56 @@
+//! How the manager reaches a registry, again and again.
+
+use crate::client::{self, Registry};
+use crate::shim::ShimPorts;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+type ConnectFn = dyn Fn() -> BoxFuture<'static, client::Result<Registry>> + Send + Sync;
+
+/// Makes a fresh connection to a registry each time the manager needs one.
+#[derive(Clone)]
+pub struct Connector(Arc<ConnectFn>);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
+}
+
+impl Connector {
+    /// 9P2000 to the registry at a dial string (`tcp!host!6675`), with `auth none`, attaching as
+    /// `$USER`. Nothing is mounted in the process name space.
+    pub fn styx(addr: impl Into<String>) -> Connector {
+        let addr: String = addr.into();
+        Connector::from_fn(move || {
+            let addr = addr.clone();
+            async move {
+                let conn = client::dial(&addr).await?;
+                Registry::connect_stream(conn, None).await
+            }
+        })
+    }
+
+    /// The TCP shim at `host` and `ports` (Inferno::RegMgr::TCP).
+    pub fn shim(host: impl Into<String>, ports: ShimPorts) -> Connector {
+        let host: String = host.into();
+        Connector::from_fn(move || {
+            let host = host.clone();
+            async move { Registry::connect_shim(&host, ports).await }
+        })
+    }
+
+    /// Any way of making a [`Registry`], e.g. with authentication or over a Unix socket.
+    pub fn from_fn<F, Fut>(f: F) -> Connector
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = client::Result<Registry>> + Send + 'static,
+    {
+        Connector(Arc::new(move || Box::pin(f())))
+    }
+
+    /// Makes one connection.
+    pub async fn connect(&self) -> client::Result<Registry> {
+        (self.0)().await
+    }
+}

@@ -1,0 +1,369 @@
+//! The registry as a 9P file system (registry4.md §2–§5) on the framework of [`crate::styx::server`].
+//!
+//! Each fid carries its own state: the file it names, its open mode, the `index`/`find` text
+//! captured by its last offset-0 read, its `find` filter, and for `event` the counter it last saw.
+//! Behaviour, diagnostics and their order follow Inferno's `ndb/registry` and the styxservers
+//! library it is built on.
+
+use super::node::{Node, mode_ok, openok};
+use super::state::{FidRef, State, StateError};
+use crate::styx::server::{ConnCtx, FileSystem, FsError, Opened, errors};
+use crate::styx::{ORCLOSE, Qid, Stat};
+use crate::text;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// Inferno's diagnostic for "cannot happen" (`Egreg`).
+pub const EGREG: &str = "buggy program!";
+/// A second read on an `event` fid while one is held.
+pub const ECONCURRENT: &str = "concurrent read for event fid";
+
+/// The registry file system: one per registry, shared by all its connections.
+#[derive(Debug)]
+pub struct RegistryFs {
+    state: Mutex<State>,
+    next_fid: AtomicU64,
+}
+
+/// What an open `event` fid remembers.
+#[derive(Debug)]
+struct EventFid {
+    /// The counter last reported (or the one at open).
+    seen: u32,
+    /// A read is held.
+    pending: bool,
+    /// The fid was clunked: a held read is never answered, as in Inferno.
+    closed: bool,
+    rx: watch::Receiver<u32>,
+}
+
+#[derive(Debug)]
+struct FidInner {
+    node: Node,
+    /// The open mode, once open.
+    mode: Option<u8>,
+    /// Text captured by the last offset-0 read of `index`, `find` or a service file.
+    data: Bytes,
+    /// The `find` filter: empty matches everything.
+    filter: Vec<(String, String)>,
+    /// Directory read cursor (byte offset, entry index), as styxservers keeps it.
+    dir: (u64, usize),
+    event: Option<EventFid>,
+}
+
+/// The registry's state for one fid.
+#[derive(Debug)]
+pub struct RegFid {
+    token: FidRef,
+    uname: Arc<str>,
+    inner: Mutex<FidInner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Seconds since the epoch, as Inferno's `daytime->now()`.
+pub fn now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+fn err(e: StateError) -> FsError {
+    FsError::from(e.to_string())
+}
+
+/// Inferno's readbytes: the part of `data` at `offset`, at most `count` bytes.
+fn slice(data: &Bytes, offset: u64, count: u32) -> Bytes {
+    let len = data.len() as u64;
+    if offset >= len {
+        return Bytes::new();
+    }
+    let end = offset.saturating_add(u64::from(count)).min(len);
+    data.slice(offset as usize..end as usize)
+}
+
+/// Clears the pending flag of an event fid when its read ends, answered or flushed.
+struct PendingGuard<'a>(&'a RegFid);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(ev) = lock(&self.0.inner).event.as_mut() {
+            ev.pending = false;
+        }
+    }
+}
+
+impl RegistryFs {
+    /// A file system over `state`.
+    pub fn new(state: State) -> RegistryFs {
+        RegistryFs {
+            state: Mutex::new(state),
+            next_fid: AtomicU64::new(1),
+        }
+    }
+
+    /// The registry's state, locked. Keep the guard short: every request waits for it.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn fid(&self, uname: Arc<str>, node: Node) -> RegFid {
+        RegFid {
+            token: FidRef(self.next_fid.fetch_add(1, Ordering::Relaxed)),
+            uname,
+            inner: Mutex::new(FidInner {
+                node,
+                mode: None,
+                data: Bytes::new(),
+                filter: Vec::new(),
+                dir: (0, 0),
+                event: None,
+            }),
+        }
+    }
+
+    fn walk1(&self, fid: &RegFid, name: &str) -> Result<(RegFid, Qid), FsError> {
+        let node = lock(&fid.inner).node;
+        let st = self.state();
+        // styxservers' walk1: the fid must still exist and be a directory.
+        node.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?;
+        if node != Node::Root {
+            return Err(errors::ENOTDIR.into());
+        }
+        let to = match name {
+            ".." => Node::Root,
+            "new" => Node::New,
+            "index" => Node::Index,
+            "event" => Node::Event,
+            "find" => Node::Find,
+            _ => Node::Svc(st.lookup(name).ok_or(FsError::from(errors::ENOTFOUND))?),
+        };
+        let qid = to.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?.qid;
+        drop(st);
+        Ok((self.fid(fid.uname.clone(), to), qid))
+    }
+
+    fn open1(&self, fid: &RegFid, mode: u8) -> Result<Opened, FsError> {
+        let mut f = lock(&fid.inner);
+        let mut st = self.state();
+        let d = f.node.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?;
+        if !mode_ok(mode) {
+            return Err(errors::EBADARG.into());
+        }
+        if !openok(&fid.uname, mode, d.mode, &d.uid, &d.gid) {
+            return Err(errors::EPERM.into());
+        }
+        // ORCLOSE needs a writable parent (the root is 0777), and the root has none.
+        if mode & ORCLOSE != 0 && f.node == Node::Root {
+            return Err(errors::EPERM.into());
+        }
+        let qid = match f.node {
+            // The root is opened by styxservers itself, which answers with the stat qid.
+            Node::Root => d.qid,
+            Node::New => {
+                let id = st.create(&fid.uname, Some(fid.token), now());
+                f.node = Node::Svc(id);
+                f.node.open_qid()
+            }
+            Node::Event => {
+                f.event = Some(EventFid {
+                    seen: st.rootvers(),
+                    pending: false,
+                    closed: false,
+                    rx: st.subscribe(),
+                });
+                f.node.open_qid()
+            }
+            n => n.open_qid(),
+        };
+        f.mode = Some(mode);
+        Ok(Opened { qid, iounit: 0 })
+    }
+
+    /// A directory read with styxservers' cursor: a read at the offset where the last one
+    /// ended continues from there; any other offset rescans from the start.
+    fn read_dir(&self, f: &mut FidInner, offset: u64, count: u32) -> Bytes {
+        if count == 0 {
+            return Bytes::new();
+        }
+        let st = self.state();
+        let (mut pos, mut index) = f.dir;
+        if pos != offset {
+            (pos, index) = (0, 0);
+        }
+        let mut room = count as usize;
+        let mut out = bytes::BytesMut::new();
+        for node in Node::root_entries(&st).skip(index) {
+            let Some(d) = node.stat(&st) else { continue };
+            let size = crate::styx::codec::stat_len(&d);
+            pos += size as u64;
+            index += 1;
+            if pos < offset {
+                continue;
+            }
+            if size > room {
+                pos -= size as u64;
+                index -= 1;
+                break;
+            }
+            let mark = out.len();
+            if crate::styx::codec::encode_stat(&d, &mut out).is_err() {
+                out.truncate(mark);
+            }
+            room -= size;
+        }
+        f.dir = (pos, index);
+        out.freeze()
+    }
+
+    async fn read_event(&self, fid: &RegFid, count: u32) -> Result<Bytes, FsError> {
+        let (seen, mut rx) = {
+            let mut f = lock(&fid.inner);
+            let ev = f.event.as_mut().ok_or(FsError::from(EGREG))?;
+            if ev.pending {
+                return Err(ECONCURRENT.into());
+            }
+            ev.pending = true;
+            (ev.seen, ev.rx.clone())
+        };
+        let _guard = PendingGuard(fid);
+        let changed = rx.wait_for(|v| *v != seen).await.map(|v| *v);
+        let Ok(vers) = changed else {
+            return std::future::pending().await;
+        };
+        let open = match lock(&fid.inner).event.as_mut() {
+            Some(ev) if !ev.closed => {
+                ev.seen = vers;
+                true
+            }
+            _ => false,
+        };
+        if !open {
+            return std::future::pending().await;
+        }
+        let s = text::format_event(u64::from(vers));
+        Ok(slice(&Bytes::from(s), 0, count))
+    }
+}
+
+impl FileSystem for RegistryFs {
+    type Fid = RegFid;
+
+    async fn attach(
+        &self,
+        _ctx: &ConnCtx,
+        uname: &str,
+        _aname: &str,
+    ) -> Result<(RegFid, Qid), FsError> {
+        let qid = Node::Root
+            .stat(&self.state())
+            .map(|d| d.qid)
+            .unwrap_or_default();
+        Ok((self.fid(Arc::from(uname), Node::Root), qid))
+    }
+
+    async fn walk(&self, fid: &RegFid, name: &str) -> Result<(RegFid, Qid), FsError> {
+        self.walk1(fid, name)
+    }
+
+    fn clone_fid(&self, fid: &RegFid) -> RegFid {
+        let node = lock(&fid.inner).node;
+        self.fid(fid.uname.clone(), node)
+    }
+
+    async fn open(&self, fid: &RegFid, mode: u8) -> Result<Opened, FsError> {
+        self.open1(fid, mode)
+    }
+
+    async fn read(&self, fid: &RegFid, offset: u64, count: u32) -> Result<Bytes, FsError> {
+        if offset > i64::MAX as u64 {
+            return Err(errors::EOFFSET.into());
+        }
+        if lock(&fid.inner).node == Node::Event {
+            return self.read_event(fid, count).await;
+        }
+        let mut f = lock(&fid.inner);
+        let fresh = f.data.is_empty() || offset == 0;
+        match f.node {
+            Node::Root => Ok(self.read_dir(&mut f, offset, count)),
+            Node::Index | Node::Find => {
+                if fresh {
+                    let text = self.state().format_find(&f.filter);
+                    f.data = Bytes::from(text);
+                }
+                Ok(slice(&f.data, offset, count))
+            }
+            Node::Svc(id) => {
+                if fresh {
+                    let mut st = self.state();
+                    st.touch(id, now());
+                    f.data = Bytes::from(st.format_service(id));
+                }
+                Ok(slice(&f.data, offset, count))
+            }
+            Node::Event | Node::New => Err(EGREG.into()),
+        }
+    }
+
+    async fn write(&self, fid: &RegFid, offset: u64, data: Bytes) -> Result<u32, FsError> {
+        if offset > i64::MAX as u64 {
+            return Err(errors::EOFFSET.into());
+        }
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let s = String::from_utf8_lossy(&data);
+        let mut f = lock(&fid.inner);
+        match f.node {
+            // Offsets are ignored: a client updates at the offset its registration left.
+            Node::Svc(id) => self.state().write(id, &s, now()).map_err(err)?,
+            Node::Find => {
+                f.filter = text::parse_pairs(&s).map_err(|_| err(StateError::OddPairs))?;
+            }
+            Node::Root => return Err(errors::EPERM.into()),
+            _ => return Err(EGREG.into()),
+        }
+        Ok(len)
+    }
+
+    async fn stat(&self, fid: &RegFid) -> Result<Stat, FsError> {
+        let node = lock(&fid.inner).node;
+        node.stat(&self.state())
+            .ok_or(FsError::from(errors::ENOTFOUND))
+    }
+
+    async fn remove(&self, fid: &RegFid) -> Result<(), FsError> {
+        let node = lock(&fid.inner).node;
+        match node {
+            Node::Root => Err(errors::EPERM.into()),
+            Node::Svc(id) => self.state().remove(id, &fid.uname).map_err(err),
+            _ => Err(errors::EPERM.into()),
+        }
+    }
+
+    async fn remove_on_close(&self, _fid: &RegFid) {
+        // ORCLOSE is handled in clunk, as Inferno does: it removes only the service of the fid
+        // that created it, whoever else opened a service file with ORCLOSE.
+    }
+
+    async fn clunk(&self, fid: &RegFid) {
+        let mut f = lock(&fid.inner);
+        match f.node {
+            Node::Svc(id) => {
+                let orclose = f.mode.is_some_and(|m| m & ORCLOSE != 0);
+                self.state().release(id, fid.token, orclose);
+            }
+            Node::Event => {
+                if let Some(ev) = f.event.as_mut() {
+                    ev.closed = true;
+                }
+            }
+            _ => {}
+        }
+        f.filter.clear();
+        f.data = Bytes::new();
+    }
+}

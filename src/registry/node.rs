@@ -1,0 +1,151 @@
+//! The registry's files: their qids, permissions and directory entries (registry4.md §2), and
+//! Inferno's permission check (`openok` of styxservers).
+
+use super::index::ServiceId;
+use super::state::{REGISTRY_USER, State};
+use crate::styx::{DMDIR, OEXEC, OTRUNC, QTDIR, QTFILE, Qid, Stat};
+
+/// Qid path bits below the service number (Inferno's `Shift`).
+pub const SHIFT: u32 = 4;
+/// The low bits that say which kind of file a qid path is (Inferno's `Mask`).
+pub const MASK: u64 = 0b1111;
+/// The low bits of a service file's qid path.
+pub const QSVC: u64 = 5;
+
+/// One file of the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// The root directory, qid path 0.
+    Root,
+    /// `new`, qid path 1.
+    New,
+    /// `index`, qid path 2.
+    Index,
+    /// `event`, qid path 3.
+    Event,
+    /// `find`, qid path 4.
+    Find,
+    /// A service file, qid path `id << 4 | 5`.
+    Svc(ServiceId),
+}
+
+impl Node {
+    /// The node's qid path.
+    pub fn path(self) -> u64 {
+        match self {
+            Node::Root => 0,
+            Node::New => 1,
+            Node::Index => 2,
+            Node::Event => 3,
+            Node::Find => 4,
+            Node::Svc(id) => (id << SHIFT) | QSVC,
+        }
+    }
+
+    /// The qid type: only the root is a directory.
+    pub fn qtype(self) -> u8 {
+        if self == Node::Root { QTDIR } else { QTFILE }
+    }
+
+    /// The qid as Open replies give it: version 0 for every file (Inferno's `open`).
+    pub fn open_qid(self) -> Qid {
+        Qid {
+            ty: self.qtype(),
+            version: 0,
+            path: self.path(),
+        }
+    }
+
+    /// The directory entry (Inferno's `dirgen`), or `None` when the service is gone.
+    pub fn stat(self, st: &State) -> Option<Stat> {
+        let start = st.start_time();
+        let mut d = Stat {
+            qid: Qid {
+                ty: self.qtype(),
+                version: 0,
+                path: self.path(),
+            },
+            atime: start,
+            mtime: start,
+            uid: REGISTRY_USER.to_string(),
+            gid: REGISTRY_USER.to_string(),
+            ..Stat::default()
+        };
+        let (name, mode) = match self {
+            Node::Root => {
+                d.qid.version = st.rootvers();
+                (".", DMDIR | 0o777)
+            }
+            Node::New => ("new", 0o666),
+            Node::Index => ("index", 0o444),
+            Node::Event => ("event", 0o444),
+            Node::Find => ("find", 0o666),
+            Node::Svc(id) => {
+                let svc = st.service(id)?;
+                d.uid = svc.owner.clone();
+                d.gid = svc.owner.clone();
+                d.atime = svc.atime;
+                d.mtime = svc.mtime;
+                d.qid.version = svc.vers;
+                (svc.name.as_deref().unwrap_or(""), 0o644)
+            }
+        };
+        d.name = name.to_string();
+        d.mode = mode;
+        Some(d)
+    }
+
+    /// The root's entries in Inferno's order: `new index find event`, then the named services.
+    pub fn root_entries(st: &State) -> impl Iterator<Item = Node> + '_ {
+        [Node::New, Node::Index, Node::Find, Node::Event]
+            .into_iter()
+            .chain(st.named().map(|s| Node::Svc(s.id)))
+    }
+}
+
+/// Inferno's `openok`: whether `uname` may open a file of `perm`, `uid`, `gid` with `omode`.
+pub fn openok(uname: &str, omode: u8, perm: u32, uid: &str, gid: &str) -> bool {
+    const ACCESS: [u32; 4] = [0o400, 0o200, 0o600, 0o100];
+    let mut t = ACCESS[usize::from(omode & 3)];
+    if omode & OTRUNC != 0 {
+        if perm & DMDIR != 0 {
+            return false;
+        }
+        t |= 0o200;
+    }
+    if uname == uid && (t & perm) == t {
+        return true;
+    }
+    if uname == gid && (t & (perm << 3)) == t {
+        return true;
+    }
+    (t & (perm << 6)) == t
+}
+
+/// Whether `omode`, without OTRUNC and ORCLOSE, is one Inferno accepts (OREAD, OWRITE, ORDWR).
+pub fn mode_ok(omode: u8) -> bool {
+    omode & 3 != OEXEC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::styx::{ORDWR, OREAD, OWRITE};
+
+    #[test]
+    fn paths() {
+        assert_eq!(Node::Svc(0).path(), 5);
+        assert_eq!(Node::Svc(1).path(), 0x15);
+        assert_eq!(Node::Find.path(), 4);
+    }
+
+    #[test]
+    fn permissions() {
+        assert!(openok("bob", OREAD, 0o644, "alice", "alice"));
+        assert!(!openok("bob", OWRITE, 0o644, "alice", "alice"));
+        assert!(openok("alice", ORDWR, 0o644, "alice", "alice"));
+        assert!(!openok("registry", OWRITE, 0o444, "registry", "registry"));
+        assert!(!openok("x", OREAD | OTRUNC, 0o444, "registry", "registry"));
+        assert!(openok("x", OEXEC, DMDIR | 0o777, "registry", "registry"));
+    }
+}

@@ -1,0 +1,566 @@
+//! Serving a registry: listeners on Inferno dial strings, and single connections.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), registries::registry::ServerError> {
+//! use registries::registry::Server;
+//! let running = Server::builder().listen_str("tcp!127.0.0.1!0")?.start().await?;
+//! println!("listening on {}", running.local_addrs()[0]);
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! With [`Builder::auth`] every connection must first pass Inferno's infpk1 (as `listen`
+//! without `-A` demands, infpk1.md §9.1); the authenticated user then owns what the connection
+//! registers, whatever its Tattach says.
+
+use super::attrdb;
+use super::fs::{RegistryFs, now};
+use super::state::State;
+use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
+use crate::dial::{Addr, DialError};
+use crate::styx::server::{ConnCtx, Limits, serve_connection};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// The registry's default address: `tcp!127.0.0.1!6675` (service `registry`).
+pub const DEFAULT_LISTEN: &str = "tcp!127.0.0.1!6675";
+
+/// How long a new connection may take to finish infpk1 and its algorithm message. Inferno
+/// sets no limit; ours only keeps a silent peer from holding a connection slot for ever.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What an authenticating server needs: its key file and the algorithms it accepts.
+#[derive(Clone)]
+pub struct ServerAuth {
+    info: Arc<AuthInfo>,
+    algs: Arc<[String]>,
+}
+
+/// Names the key's owner and the algorithms, never the secret key.
+impl std::fmt::Debug for ServerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAuth")
+            .field("owner", &self.info.mypk.owner)
+            .field("algs", &self.algs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerAuth {
+    /// Authenticate with `info`, accepting the algorithm names in `algs` (as `listen -a`).
+    /// An empty list accepts anything, like Inferno's nil list; [`ServerAuth::listen_default`]
+    /// takes `listen`'s default list.
+    pub fn new<I, A>(info: AuthInfo, algs: I) -> ServerAuth
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        ServerAuth {
+            info: Arc::new(info),
+            algs: algs.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Authenticate with `info`, accepting Inferno's default list ([`DEFAULT_SERVER_ALGS`]:
+    /// `none`, the ciphers and the hashes, but not `clear`).
+    pub fn listen_default(info: AuthInfo) -> ServerAuth {
+        ServerAuth::new(info, DEFAULT_SERVER_ALGS.iter().copied())
+    }
+
+    /// The server's own key file.
+    pub fn info(&self) -> &AuthInfo {
+        &self.info
+    }
+
+    /// The accepted algorithm names (empty: anything).
+    pub fn algs(&self) -> &[String] {
+        &self.algs
+    }
+
+    /// Runs the server side of infpk1 and the algorithm message on `stream` (within
+    /// [`AUTH_TIMEOUT`]) and returns the authenticated stream and the client's name.
+    pub async fn accept<S>(
+        &self,
+        stream: S,
+    ) -> Result<(crate::auth::Authenticated<S>, String), crate::auth::AuthError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let algs: Vec<&str> = self.algs.iter().map(String::as_str).collect();
+        match tokio::time::timeout(AUTH_TIMEOUT, crate::auth::server(stream, &algs, &self.info))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(crate::auth::AuthError::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "authentication timed out",
+            ))),
+        }
+    }
+}
+
+/// Why a server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address is not a dial string we can announce.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// Announcing failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The `-f` database cannot be read (Inferno: `can't open %s: %r`).
+    #[error("can't open {path}: {source}")]
+    Static {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A registry shared by every connection that serves it: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    fs: Arc<RegistryFs>,
+    limits: Limits,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry started now.
+    pub fn new() -> Registry {
+        Registry {
+            fs: Arc::new(RegistryFs::new(State::new(now()))),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same registry with other protocol limits for the connections it serves from now on.
+    pub fn with_limits(mut self, limits: Limits) -> Registry {
+        self.limits = limits;
+        self
+    }
+
+    /// The file system, for callers that drive [`crate::styx::server`] themselves.
+    pub fn fs(&self) -> &Arc<RegistryFs> {
+        &self.fs
+    }
+
+    /// Adds the static services of an attrdb(6) text (`-f dbfile`). Returns the diagnostics of
+    /// the lines and entries that were skipped, as Inferno skips them.
+    pub fn load_static(&self, text: &str) -> Vec<String> {
+        let (entries, errors) = attrdb::parse_lenient(text);
+        let mut notes: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let t = now();
+        let mut st = self.fs.state();
+        for (name, attrs) in attrdb::static_services(&entries) {
+            if let Err(e) = st.add_static(&name, attrs, t) {
+                notes.push(format!("service {}: {e}", crate::text::quote(&name)));
+            }
+        }
+        notes
+    }
+
+    /// Reads and loads an attrdb(6) file; see [`Registry::load_static`].
+    pub fn load_static_file(&self, path: &Path) -> Result<Vec<String>, ServerError> {
+        let bytes = std::fs::read(path).map_err(|source| ServerError::Static {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(self.load_static(&String::from_utf8_lossy(&bytes)))
+    }
+
+    /// Serves 9P on one already-accepted stream until it ends. When it returns, everything the
+    /// connection registered without `persist` is gone and watchers have been told.
+    pub async fn serve_connection<S>(&self, stream: S, ctx: ConnCtx) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        serve_connection(stream, self.fs.clone(), ctx, self.limits.clone()).await
+    }
+
+    /// Authenticates one already-accepted stream with `auth`, then serves 9P on it as the
+    /// authenticated user (the Tattach uname is ignored). A failed authentication is an
+    /// `io::ErrorKind::PermissionDenied` error carrying auth's diagnostic; the stream is dropped,
+    /// which closes it.
+    pub async fn serve_authenticated<S>(
+        &self,
+        stream: S,
+        peer: String,
+        auth: &ServerAuth,
+    ) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (stream, user) = auth.accept(stream).await.map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("authentication failed: {e}"),
+            )
+        })?;
+        tracing::info!("registry: {peer}: authenticated as {user}");
+        let ctx = ConnCtx {
+            authenticated_user: Some(user),
+            peer,
+        };
+        self.serve_connection(stream, ctx).await
+    }
+}
+
+/// Builds a listening registry server.
+#[derive(Debug, Default)]
+pub struct Builder {
+    listen: Vec<Addr>,
+    static_files: Vec<PathBuf>,
+    registry: Option<Registry>,
+    auth: Option<ServerAuth>,
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with no address yet (it listens on [`DEFAULT_LISTEN`] if none is added).
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+impl Builder {
+    /// Also listen on `addr`.
+    pub fn listen(mut self, addr: Addr) -> Builder {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Also listen on a dial string (`tcp!*!6675`, `tcp!127.0.0.1!0`, `unix!/path`).
+    pub fn listen_str(self, addr: &str) -> Result<Builder, ServerError> {
+        Ok(self.listen(Addr::parse(addr, "registry")?))
+    }
+
+    /// Load static services from an attrdb(6) file at start.
+    pub fn static_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.static_files.push(path.into());
+        self
+    }
+
+    /// Serve this registry instead of a fresh one.
+    pub fn registry(mut self, registry: Registry) -> Builder {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Require infpk1 on every listener, with this key file and these algorithm names
+    /// (see [`ServerAuth::new`]; pass [`DEFAULT_SERVER_ALGS`] for `listen`'s default). The
+    /// authenticated user owns what its connection registers; a connection that fails to
+    /// authenticate is logged and closed.
+    pub fn auth<I, A>(self, info: AuthInfo, algs: I) -> Builder
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.server_auth(ServerAuth::new(info, algs))
+    }
+
+    /// Like [`Builder::auth`], with a prepared [`ServerAuth`].
+    pub fn server_auth(mut self, auth: ServerAuth) -> Builder {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Loads the static files, announces every address and starts accepting.
+    pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let registry = self.registry.unwrap_or_default();
+        for path in &self.static_files {
+            for note in registry.load_static_file(path)? {
+                tracing::warn!("registry: {}: {note}", path.display());
+            }
+        }
+        let addrs = if self.listen.is_empty() {
+            vec![Addr::parse(DEFAULT_LISTEN, "registry")?]
+        } else {
+            self.listen
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut local = Vec::new();
+        let slots = Arc::new(Semaphore::new(registry.limits.max_connections.max(1)));
+        for addr in addrs {
+            let listener = Listener::bind(&addr).await?;
+            local.push(listener.local_addr(&addr));
+            tasks.spawn(accept_loop(
+                listener,
+                registry.clone(),
+                slots.clone(),
+                stop_rx.clone(),
+                self.auth.clone(),
+            ));
+        }
+        Ok(RunningServer {
+            registry,
+            local,
+            stop: stop_tx,
+            tasks,
+            auth: self.auth,
+        })
+    }
+}
+
+/// A server that is accepting connections.
+#[derive(Debug)]
+pub struct RunningServer {
+    registry: Registry,
+    local: Vec<Addr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    auth: Option<ServerAuth>,
+}
+
+impl RunningServer {
+    /// The authentication the listeners require, if any.
+    pub fn auth(&self) -> Option<&ServerAuth> {
+        self.auth.as_ref()
+    }
+
+    /// The addresses actually bound, in the order given (port 0 replaced by the real port).
+    pub fn local_addrs(&self) -> &[Addr] {
+        &self.local
+    }
+
+    /// The registry being served.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves one more, already-accepted stream on this registry (see [`Registry::serve_connection`]).
+    /// It does not authenticate, even when the listeners do: for that, pass the stream and
+    /// [`RunningServer::auth`] to [`Registry::serve_authenticated`].
+    pub async fn serve_stream<S>(&self, stream: S, ctx: ConnCtx) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        self.registry.serve_connection(stream, ctx).await
+    }
+
+    /// Stops accepting and drops every connection.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs until every listener has failed (normally: forever).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
+impl Listener {
+    async fn bind(addr: &Addr) -> Result<Listener, ServerError> {
+        let fail = |source| ServerError::Listen {
+            addr: addr.to_string(),
+            source,
+        };
+        match addr {
+            Addr::Tcp { .. } => {
+                let sa = addr.socket_addr_string().unwrap_or_default();
+                Ok(Listener::Tcp(TcpListener::bind(sa).await.map_err(fail)?))
+            }
+            Addr::Unix(path) => {
+                // A socket file left by an earlier run would make bind fail.
+                if std::fs::symlink_metadata(path).is_ok_and(|m| {
+                    use std::os::unix::fs::FileTypeExt;
+                    m.file_type().is_socket()
+                }) {
+                    let _ = std::fs::remove_file(path);
+                }
+                Ok(Listener::Unix(
+                    UnixListener::bind(path).map_err(fail)?,
+                    path.clone(),
+                ))
+            }
+        }
+    }
+
+    fn local_addr(&self, asked: &Addr) -> Addr {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(sa) => Addr::Tcp {
+                    host: sa.ip().to_string(),
+                    port: sa.port(),
+                },
+                Err(_) => asked.clone(),
+            },
+            Listener::Unix(_, p) => Addr::Unix(p.clone()),
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    registry: Registry,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+    auth: Option<ServerAuth>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            a = accept(&listener) => a,
+        };
+        let (conn, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors and the like: wait instead of spinning.
+                tracing::warn!("registry: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let registry = registry.clone();
+        let auth = auth.clone();
+        conns.spawn(async move {
+            let r = match conn {
+                Conn::Tcp(s) => serve_one(&registry, s, peer.clone(), auth.as_ref()).await,
+                Conn::Unix(s) => serve_one(&registry, s, peer.clone(), auth.as_ref()).await,
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    // The server keeps running; only this connection is refused.
+                    tracing::warn!("registry: {peer}: {e}");
+                }
+                Err(e) => tracing::debug!("registry: {peer}: connection ended: {e}"),
+                Ok(()) => {}
+            }
+            drop(slot);
+        });
+    }
+    conns.shutdown().await;
+    if let Listener::Unix(_, path) = &listener {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Serves one accepted connection, authenticating it first when the server requires it.
+async fn serve_one<S>(
+    registry: &Registry,
+    stream: S,
+    peer: String,
+    auth: Option<&ServerAuth>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    match auth {
+        Some(auth) => registry.serve_authenticated(stream, peer, auth).await,
+        None => {
+            let ctx = ConnCtx {
+                authenticated_user: None,
+                peer,
+            };
+            registry.serve_connection(stream, ctx).await
+        }
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Listener) -> io::Result<(Conn, String)> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (s, a) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((Conn::Tcp(s), format!("tcp!{}!{}", a.ip(), a.port())))
+        }
+        Listener::Unix(l, p) => {
+            let (s, _) = l.accept().await?;
+            Ok((Conn::Unix(s), format!("unix!{}", p.display())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_key() -> AuthInfo {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors/keys/set1/server.keyfile");
+        AuthInfo::read(&path).unwrap()
+    }
+
+    #[test]
+    fn server_auth_lists_and_debug() {
+        let auth = ServerAuth::listen_default(server_key());
+        assert_eq!(auth.algs(), DEFAULT_SERVER_ALGS);
+        assert!(!auth.algs().iter().any(|a| a == "clear"));
+        // Debug names the owner but never prints the secret key.
+        let shown = format!("{auth:?}");
+        assert!(shown.contains("\"server\""), "{shown}");
+        assert!(!shown.contains("sk"), "{shown}");
+        let narrow = ServerAuth::new(server_key(), ["sha1"]);
+        assert_eq!(narrow.algs(), ["sha1".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_stream_is_refused() {
+        let registry = Registry::new();
+        let auth = ServerAuth::listen_default(server_key());
+        let (ours, theirs) = tokio::io::duplex(4096);
+        // A 9P Tversion where infpk1's first message belongs.
+        let client = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut ours = ours;
+            let _ = ours.write_all(b"\x13\x00\x00\x00\x64\xff\xff").await;
+            let mut sink = Vec::new();
+            let _ = ours.read_to_end(&mut sink).await;
+        });
+        let e = registry
+            .serve_authenticated(theirs, "test".into(), &auth)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().starts_with("authentication failed: "), "{e}");
+        client.await.unwrap();
+        assert_eq!(registry.fs().state().named().count(), 0);
+    }
+}

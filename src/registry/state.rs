@@ -1,0 +1,420 @@
+//! The registry's state as plain data: services, their attributes, the change counter, `find`.
+//!
+//! No network and no 9P here: the file system layer ([`super::fs`]) maps 9P requests onto these
+//! operations. Every behaviour follows Inferno's `appl/cmd/ndb/registry.b` (registry4.md §3–§5),
+//! including its quirks, which are noted where they occur.
+
+use super::index::{AttrIndex, ServiceId};
+use crate::text;
+use std::collections::HashMap;
+use tokio::sync::watch;
+
+/// The owner of static services loaded with `-f`, and the uid/gid of the registry's own files.
+pub const REGISTRY_USER: &str = "registry";
+
+/// Why a registry operation failed. The messages are Inferno's, verbatim: they go into Rerror.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// A service name holds a character `<= ' '`, `/` or DEL.
+    #[error("bad character in service name")]
+    BadChar,
+    /// A service name is empty or one of `new`, `event`, `find`, `index`.
+    #[error("bad service name")]
+    BadName,
+    /// Another service has the name already.
+    #[error("duplicate service name")]
+    Duplicate,
+    /// The words after the name (or of a query) are not pairs.
+    #[error("odd attribute/value pairs")]
+    OddPairs,
+    /// A write to a service holds no words at all.
+    #[error("bad syntax")]
+    BadSyntax,
+    /// A write to a service that is gone (Inferno's `Egreg`).
+    #[error("buggy program!")]
+    Gone,
+    /// Only a service's owner may remove it.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The service does not exist (any more).
+    #[error("file does not exist")]
+    NotFound,
+}
+
+/// Identifies the fid that opened `new`: clunking that fid (and only that one) unregisters the
+/// service. Inferno compares fid numbers; we give every fid state of every connection a number
+/// of its own, which is the same thing without the collisions between connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FidRef(pub u64);
+
+/// One registered service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Its number; the qid path is `id << 4 | 5`.
+    pub id: ServiceId,
+    /// Its position in Inferno's service array: the order of `index`, `find` and the directory.
+    pub slot: usize,
+    /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
+    pub owner: String,
+    /// The name, once the first write gave one; `None` while anonymous.
+    pub name: Option<String>,
+    /// Last read of its file (seconds since the epoch).
+    pub atime: u32,
+    /// Last write (seconds since the epoch).
+    pub mtime: u32,
+    /// Its own change count: one per successful write.
+    pub vers: u32,
+    /// The fid that created it; `None` for static services.
+    pub creator: Option<FidRef>,
+    /// Attribute/value pairs in Inferno's list order (the order `index` prints).
+    pub attrs: Vec<(String, String)>,
+}
+
+impl Service {
+    /// The value of `attr`, if the service has it.
+    pub fn get(&self, attr: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(a, _)| a == attr)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
+    /// non-zero Limbo `int`.
+    pub fn persists(&self) -> bool {
+        self.get("persist").is_some_and(limbo_int_nonzero)
+    }
+
+    /// Appends the service's line, `%q` quoted and ending in a newline, to `out`.
+    pub fn format_into(&self, out: &mut String) {
+        let Some(name) = &self.name else {
+            return;
+        };
+        text::push_quoted(out, name);
+        for (a, v) in &self.attrs {
+            out.push(' ');
+            text::push_quoted(out, a);
+            out.push(' ');
+            text::push_quoted(out, v);
+        }
+        out.push('\n');
+    }
+}
+
+/// Whether Limbo's string-to-int conversion (C `strtol(s, nil, 10)`) gives a non-zero value:
+/// leading white space, an optional sign, then decimal digits. Out-of-range values clamp, so any
+/// non-zero digit makes the result non-zero.
+pub fn limbo_int_nonzero(s: &str) -> bool {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    t.chars().take_while(char::is_ascii_digit).any(|c| c != '0')
+}
+
+/// Inferno's `svcnameok`: checks a new service name, characters first, then reserved names, then
+/// duplicates.
+fn check_name(name: &str, names: &HashMap<String, ServiceId>) -> Result<(), StateError> {
+    if name.chars().any(|c| c <= ' ' || c == '/' || c == '\x7f') {
+        return Err(StateError::BadChar);
+    }
+    if matches!(name, "" | "new" | "event" | "find" | "index") {
+        return Err(StateError::BadName);
+    }
+    if names.contains_key(name) {
+        return Err(StateError::Duplicate);
+    }
+    Ok(())
+}
+
+/// Statistics of one `find`, to show that the index is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindStats {
+    /// Services whose attributes were checked against the query.
+    pub examined: usize,
+}
+
+/// The whole registry.
+#[derive(Debug)]
+pub struct State {
+    services: HashMap<ServiceId, Service>,
+    /// Service ids in Inferno's array order; removal moves the last one into the hole, as Inferno
+    /// does, so that listings come out in the same order.
+    slots: Vec<ServiceId>,
+    names: HashMap<String, ServiceId>,
+    index: AttrIndex,
+    idseq: ServiceId,
+    rootvers: u32,
+    start: u32,
+    changes: watch::Sender<u32>,
+}
+
+impl State {
+    /// An empty registry started at `start` (seconds since the epoch).
+    pub fn new(start: u32) -> State {
+        State {
+            services: HashMap::new(),
+            slots: Vec::new(),
+            names: HashMap::new(),
+            index: AttrIndex::default(),
+            idseq: 0,
+            rootvers: 0,
+            start,
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// The change counter (`rootvers`): the root's `qid.vers` and what `event` reports.
+    pub fn rootvers(&self) -> u32 {
+        self.rootvers
+    }
+
+    /// When the registry started: the atime and mtime of its own files.
+    pub fn start_time(&self) -> u32 {
+        self.start
+    }
+
+    /// A receiver of the change counter: cheap (one per event fid), it wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u32> {
+        self.changes.subscribe()
+    }
+
+    /// Number of services, named or not.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no services at all.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The service with number `id`.
+    pub fn service(&self, id: ServiceId) -> Option<&Service> {
+        self.services.get(&id)
+    }
+
+    /// The service named `name`. Inferno's walk also matches an empty name with the first
+    /// anonymous service (Limbo's nil string equals ""), and so does this.
+    pub fn lookup(&self, name: &str) -> Option<ServiceId> {
+        if name.is_empty() {
+            return self
+                .slots
+                .iter()
+                .copied()
+                .find(|id| self.services.get(id).is_some_and(|s| s.name.is_none()));
+        }
+        self.names.get(name).copied()
+    }
+
+    /// The named services in listing order (the directory, `index`).
+    pub fn named(&self) -> impl Iterator<Item = &Service> {
+        self.slots
+            .iter()
+            .filter_map(|id| self.services.get(id))
+            .filter(|s| s.name.is_some())
+    }
+
+    fn bump(&mut self) {
+        self.rootvers = self.rootvers.wrapping_add(1);
+        self.changes.send_replace(self.rootvers);
+    }
+
+    fn set_attr(&mut self, id: ServiceId, attr: String, val: String) {
+        let Some(svc) = self.services.get_mut(&id) else {
+            return;
+        };
+        match svc.attrs.iter().position(|(a, _)| *a == attr) {
+            // Inferno's Service.set: a new attribute goes to the front of the list.
+            None => {
+                self.index.insert(id, &attr, &val);
+                svc.attrs.insert(0, (attr, val));
+            }
+            // An existing one is replaced where it stands, but Inferno rebuilds the list by
+            // prepending the attributes that came before it, so those end up reversed.
+            Some(i) => {
+                if let Some((_, old)) = svc.attrs.get_mut(i) {
+                    self.index.remove(id, &attr, old);
+                    self.index.insert(id, &attr, &val);
+                    *old = val;
+                }
+                if let Some(prefix) = svc.attrs.get_mut(..i) {
+                    prefix.reverse();
+                }
+            }
+        }
+    }
+
+    /// Opening `new`: an anonymous service owned by `owner`, created by fid `creator`.
+    /// Not a visible change: the counter does not move.
+    pub fn create(&mut self, owner: &str, creator: Option<FidRef>, now: u32) -> ServiceId {
+        let id = self.idseq;
+        self.idseq += 1;
+        let svc = Service {
+            id,
+            slot: self.slots.len(),
+            owner: owner.to_string(),
+            name: None,
+            atime: now,
+            mtime: now,
+            vers: 0,
+            creator,
+            attrs: Vec::new(),
+        };
+        self.slots.push(id);
+        self.services.insert(id, svc);
+        id
+    }
+
+    /// Adds a static (persistent, owned by `registry`) service, as `-f dbfile` does: a name that
+    /// `svcnameok` rejects is skipped and reported. Not a change for the counter.
+    pub fn add_static(
+        &mut self,
+        name: &str,
+        attrs: impl IntoIterator<Item = (String, String)>,
+        now: u32,
+    ) -> Result<ServiceId, StateError> {
+        check_name(name, &self.names)?;
+        let id = self.create(REGISTRY_USER, None, now);
+        if let Some(svc) = self.services.get_mut(&id) {
+            svc.name = Some(name.to_string());
+        }
+        self.names.insert(name.to_string(), id);
+        for (a, v) in attrs {
+            self.set_attr(id, a, v);
+        }
+        Ok(id)
+    }
+
+    /// A write to a service (through the fid that opened `new`, or its file): the first write names
+    /// it, `name [attr val]...`; later ones hold `attr val ...`.
+    ///
+    /// As in Inferno, a first write whose pairs are odd still names the service (without counting
+    /// a change) before failing with `odd attribute/value pairs`.
+    pub fn write(&mut self, id: ServiceId, data: &str, now: u32) -> Result<(), StateError> {
+        let svc = self.services.get_mut(&id).ok_or(StateError::Gone)?;
+        let mut toks = text::unquote(data);
+        if toks.is_empty() {
+            return Err(StateError::BadSyntax);
+        }
+        if svc.name.is_none() {
+            let name = toks.remove(0);
+            check_name(&name, &self.names)?;
+            self.names.insert(name.clone(), id);
+            svc.name = Some(name);
+        }
+        let pairs = text::pairs(toks).map_err(|_| StateError::OddPairs)?;
+        svc.mtime = now;
+        svc.vers = svc.vers.wrapping_add(1);
+        for (a, v) in pairs {
+            self.set_attr(id, a, v);
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Records a read of the service's file (its atime).
+    pub fn touch(&mut self, id: ServiceId, now: u32) {
+        if let Some(svc) = self.services.get_mut(&id) {
+            svc.atime = now;
+        }
+    }
+
+    fn unlink(&mut self, id: ServiceId) -> Option<Service> {
+        let svc = self.services.remove(&id)?;
+        self.slots.swap_remove(svc.slot);
+        if let Some(moved) = self.slots.get(svc.slot).copied()
+            && let Some(m) = self.services.get_mut(&moved)
+        {
+            m.slot = svc.slot;
+        }
+        if let Some(name) = &svc.name {
+            self.names.remove(name);
+        }
+        for (a, v) in &svc.attrs {
+            self.index.remove(id, a, v);
+        }
+        Some(svc)
+    }
+
+    /// Clunk of a fid that refers to service `id`: when `fid` created it, the service goes unless it
+    /// persists; with `orclose` it goes regardless. Returns whether it was removed. Removing an
+    /// anonymous service is not a visible change, so the counter moves only for named ones.
+    pub fn release(&mut self, id: ServiceId, fid: FidRef, orclose: bool) -> bool {
+        let Some(svc) = self.services.get(&id) else {
+            return false;
+        };
+        // Inferno: the creating fid, and ORCLOSE or no persist.
+        if svc.creator != Some(fid) || (!orclose && svc.persists()) {
+            return false;
+        }
+        if let Some(svc) = self.unlink(id)
+            && svc.name.is_some()
+        {
+            self.bump();
+        }
+        true
+    }
+
+    /// Tremove of a service file by `uname`: only the owner may.
+    ///
+    /// Inferno's registry dereferences a missing service here and dies; we answer
+    /// `file does not exist` instead.
+    pub fn remove(&mut self, id: ServiceId, uname: &str) -> Result<(), StateError> {
+        let svc = self.services.get(&id).ok_or(StateError::NotFound)?;
+        if svc.owner != uname {
+            return Err(StateError::PermissionDenied);
+        }
+        self.unlink(id);
+        self.bump();
+        Ok(())
+    }
+
+    /// The named services matching `query` (registry4.md §4), in listing order. An empty query
+    /// matches every named service.
+    pub fn find(&self, query: &[(String, String)]) -> (Vec<&Service>, FindStats) {
+        let mut stats = FindStats::default();
+        if query.is_empty() {
+            return (self.named().collect(), stats);
+        }
+        let mut out: Vec<&Service> = self
+            .index
+            .smallest_candidates(query)
+            .filter_map(|id| self.services.get(&id))
+            .filter(|svc| {
+                stats.examined += 1;
+                svc.name.is_some() && matches(svc, query)
+            })
+            .collect();
+        out.sort_unstable_by_key(|s| s.slot);
+        (out, stats)
+    }
+
+    /// The text of `index` (no filter) or of `find` with a filter.
+    pub fn format_find(&self, query: &[(String, String)]) -> String {
+        let mut out = String::new();
+        for svc in self.find(query).0 {
+            svc.format_into(&mut out);
+        }
+        out
+    }
+
+    /// The text of a service's own file: its line, or nothing while it is anonymous or gone.
+    pub fn format_service(&self, id: ServiceId) -> String {
+        let mut out = String::new();
+        if let Some(svc) = self.services.get(&id) {
+            svc.format_into(&mut out);
+        }
+        out
+    }
+}
+
+/// Inferno's Filter.match: every query pair is present, with an equal value or `*`.
+fn matches(svc: &Service, query: &[(String, String)]) -> bool {
+    query.iter().all(|(qa, qv)| {
+        svc.attrs
+            .iter()
+            .any(|(a, v)| a == qa && (qv == "*" || v == qv))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! Unit tests of the registry state (registry4.md §3–§5, limbo-registries-9p.md).
+
+use super::*;
+
+const C1: FidRef = FidRef(40);
+const C2: FidRef = FidRef(41);
+
+fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, v)| (a.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The registry of the captured run after steps 2 and 3.
+fn captured() -> (State, ServiceId, ServiceId) {
+    let mut s = State::new(100);
+    let a = s.create("root", Some(C1), 100);
+    s.write(
+        a,
+        "tcp!127.0.0.1!7001 proto styx description 'it''s a test' empty ''",
+        101,
+    )
+    .unwrap();
+    let b = s.create("root", Some(C2), 100);
+    s.write(
+        b,
+        "tcp!127.0.0.1!7002 proto styx auth infpk1 persist 1",
+        101,
+    )
+    .unwrap();
+    (s, a, b)
+}
+
+#[test]
+fn captured_index_and_finds() {
+    let (s, a, b) = captured();
+    assert_eq!((a, b), (0, 1));
+    let line1 = "tcp!127.0.0.1!7001 empty '' description 'it''s a test' proto styx\n";
+    let line2 = "tcp!127.0.0.1!7002 persist 1 auth infpk1 proto styx\n";
+    assert_eq!(s.format_find(&[]), format!("{line1}{line2}"));
+    assert_eq!(
+        s.format_find(&q(&[("proto", "styx")])),
+        format!("{line1}{line2}")
+    );
+    assert_eq!(s.format_find(&q(&[("auth", "*")])), line2);
+    assert_eq!(s.format_find(&q(&[("nosuch", "x")])), "");
+    assert_eq!(s.format_service(b), line2);
+    assert_eq!(s.rootvers(), 2);
+    assert_eq!(s.service(b).unwrap().vers, 1);
+}
+
+#[test]
+fn update_prepends_and_replace_reverses_prefix() {
+    let (mut s, a, _) = captured();
+    s.write(a, "load 5", 102).unwrap();
+    assert_eq!(
+        s.format_service(a),
+        "tcp!127.0.0.1!7001 load 5 empty '' description 'it''s a test' proto styx\n"
+    );
+    // Inferno's Service.set rebuilds the list: the attributes before the replaced one reverse.
+    s.write(a, "description new", 103).unwrap();
+    assert_eq!(
+        s.format_service(a),
+        "tcp!127.0.0.1!7001 empty '' load 5 description new proto styx\n"
+    );
+    assert_eq!(s.service(a).unwrap().vers, 3);
+    assert_eq!(
+        s.format_find(&q(&[("description", "new")])),
+        s.format_service(a)
+    );
+    assert_eq!(s.format_find(&q(&[("description", "it's a test")])), "");
+}
+
+#[test]
+fn name_errors() {
+    let (mut s, _, _) = captured();
+    for (data, err) in [
+        ("", StateError::BadSyntax),
+        ("   \n", StateError::BadSyntax),
+        ("a/b", StateError::BadChar),
+        ("'a b'", StateError::BadChar),
+        ("'a\x7f'", StateError::BadChar),
+        ("new", StateError::BadName),
+        ("event x y", StateError::BadName),
+        ("find", StateError::BadName),
+        ("index", StateError::BadName),
+        ("''", StateError::BadName),
+        ("tcp!127.0.0.1!7001", StateError::Duplicate),
+    ] {
+        let id = s.create("u", Some(FidRef(1)), 0);
+        assert_eq!(s.write(id, data, 0), Err(err.clone()), "{data:?}");
+        assert!(!err.to_string().is_empty());
+    }
+    assert_eq!(
+        StateError::BadChar.to_string(),
+        "bad character in service name"
+    );
+    assert_eq!(StateError::Gone.to_string(), "buggy program!");
+    let rv = s.rootvers();
+    // A first write with odd pairs names the service anyway, without a change.
+    let id = s.create("u", Some(FidRef(2)), 0);
+    assert_eq!(s.write(id, "odd a", 0), Err(StateError::OddPairs));
+    assert_eq!(s.service(id).unwrap().name.as_deref(), Some("odd"));
+    assert_eq!(s.rootvers(), rv);
+    assert_eq!(s.write(id, "", 0), Err(StateError::BadSyntax));
+    assert_eq!(s.write(id, "a b c", 0), Err(StateError::OddPairs));
+    s.write(id, "a b", 0).unwrap();
+    assert_eq!(s.rootvers(), rv + 1);
+}
+
+#[test]
+fn persist_rule() {
+    for (v, keep) in [
+        ("1", true),
+        ("0", false),
+        ("yes", false),
+        (" 12x", true),
+        ("-3", true),
+        ("00", false),
+        ("99999999999999999999", true),
+        ("", false),
+        ("+0", false),
+    ] {
+        let mut s = State::new(0);
+        let id = s.create("u", Some(C1), 0);
+        s.write(id, &format!("svc persist {}", text::quote(v)), 0)
+            .unwrap();
+        assert_eq!(!s.release(id, C1, false), keep, "persist {v:?}");
+    }
+}
+
+#[test]
+fn release_only_by_creator_and_orclose() {
+    let (mut s, a, b) = captured();
+    assert!(!s.release(a, C2, false));
+    assert!(!s.release(b, C2, false), "persist 1 keeps it");
+    assert!(s.service(b).is_some());
+    let rv = s.rootvers();
+    assert!(s.release(b, C2, true), "ORCLOSE removes it anyway");
+    assert_eq!(s.rootvers(), rv + 1);
+    assert!(s.release(a, C1, false));
+    assert!(s.is_empty());
+    // An anonymous service goes without a visible change.
+    let id = s.create("u", Some(C1), 0);
+    assert!(s.release(id, C1, false));
+    assert_eq!(s.rootvers(), rv + 2);
+}
+
+#[test]
+fn remove_by_owner_only() {
+    let (mut s, a, b) = captured();
+    assert_eq!(s.remove(b, "mallory"), Err(StateError::PermissionDenied));
+    assert_eq!(s.remove(b, "root"), Ok(()));
+    assert_eq!(s.remove(b, "root"), Err(StateError::NotFound));
+    assert_eq!(s.write(b, "x y", 0), Err(StateError::Gone));
+    assert_eq!(s.lookup("tcp!127.0.0.1!7002"), None);
+    assert_eq!(s.lookup("tcp!127.0.0.1!7001"), Some(a));
+    assert_eq!(s.rootvers(), 3);
+}
+
+#[test]
+fn listing_order_follows_inferno_swap_remove() {
+    let mut s = State::new(0);
+    let ids: Vec<_> = (0..4u32)
+        .map(|i| {
+            let f = FidRef(u64::from(i));
+            let id = s.create("u", Some(f), 0);
+            s.write(id, &format!("s{i} k v"), 0).unwrap();
+            id
+        })
+        .collect();
+    s.remove(ids[1], "u").unwrap();
+    let names: Vec<_> = s.named().filter_map(|x| x.name.clone()).collect();
+    assert_eq!(names, ["s0", "s3", "s2"]);
+    assert_eq!(s.format_find(&q(&[("k", "v")])), "s0 k v\ns3 k v\ns2 k v\n");
+}
+
+#[test]
+fn static_services_and_lookup() {
+    let mut s = State::new(0);
+    let id = s
+        .add_static(
+            "net!click!1234",
+            q(&[("description", "snap"), ("auth", "none")]),
+            0,
+        )
+        .unwrap();
+    assert_eq!(s.add_static("new", vec![], 0), Err(StateError::BadName));
+    let svc = s.service(id).unwrap();
+    assert_eq!(svc.owner, REGISTRY_USER);
+    assert!(svc.creator.is_none());
+    assert_eq!(
+        s.format_service(id),
+        "net!click!1234 auth none description snap\n"
+    );
+    assert_eq!(s.rootvers(), 0);
+    // A walk to "" finds the first anonymous service, as in Inferno.
+    assert_eq!(s.lookup(""), None);
+    let anon = s.create("u", Some(C1), 0);
+    assert_eq!(s.lookup(""), Some(anon));
+}
+
+#[test]
+fn find_uses_the_index() {
+    let mut s = State::new(0);
+    for i in 0..100_000u32 {
+        let id = s.create("u", Some(FidRef(u64::from(i))), 0);
+        let rare = if i % 10_000 == 0 { " rare yes" } else { "" };
+        s.write(id, &format!("tcp!h!{i} proto styx n {i}{rare}"), 0)
+            .unwrap();
+    }
+    let (found, stats) = s.find(&q(&[("proto", "styx"), ("n", "4242")]));
+    assert_eq!(found.len(), 1);
+    assert_eq!(stats.examined, 1);
+    let (found, stats) = s.find(&q(&[("proto", "*"), ("rare", "*")]));
+    assert_eq!(found.len(), 10);
+    assert_eq!(stats.examined, 10);
+    let (found, stats) = s.find(&q(&[("nosuch", "*"), ("proto", "styx")]));
+    assert!(found.is_empty());
+    assert_eq!(stats.examined, 0);
+    // Duplicate query attributes must both hold.
+    let (found, _) = s.find(&q(&[("n", "1"), ("n", "2")]));
+    assert!(found.is_empty());
+}
+
+#[tokio::test]
+async fn watchers_see_changes() {
+    let (mut s, a, _) = captured();
+    let mut rx = s.subscribe();
+    let seen = *rx.borrow_and_update();
+    assert_eq!(seen, 2);
+    s.write(a, "x 1", 0).unwrap();
+    s.write(a, "x 2", 0).unwrap();
+    let v = *rx.wait_for(|v| *v != seen).await.unwrap();
+    assert_eq!(v, 4, "coalesced");
+}
+
+/// Inferno's find, literally: every named service in listing order, filtered one by one.
+fn naive_find(s: &State, query: &[(String, String)]) -> Vec<ServiceId> {
+    s.named()
+        .filter(|svc| matches(svc, query))
+        .map(|svc| svc.id)
+        .collect()
+}
+
+proptest::proptest! {
+    /// Random registrations, updates, clunks and removals: the indexed find always agrees with
+    /// the scan, in content and order.
+    #[test]
+    fn indexed_find_equals_scan(ops in proptest::collection::vec((0u8..4, 0u8..6, 0u8..3, 0u8..3), 1..60),
+                                qa in 0u8..3, qv in 0u8..4) {
+        let mut s = State::new(0);
+        let mut live: Vec<(ServiceId, FidRef)> = Vec::new();
+        for (i, (op, pick, a, v)) in ops.into_iter().enumerate() {
+            let attr = format!("a{a}");
+            let val = format!("v{v}");
+            match op {
+                0 => {
+                    let f = FidRef(i as u64);
+                    let id = s.create("u", Some(f), 0);
+                    let _ = s.write(id, &format!("s{i} {attr} {val}"), 0);
+                    live.push((id, f));
+                }
+                1 if !live.is_empty() => {
+                    let (id, _) = live[usize::from(pick) % live.len()];
+                    let _ = s.write(id, &format!("{attr} {val}"), 0);
+                }
+                2 if !live.is_empty() => {
+                    let (id, f) = live.remove(usize::from(pick) % live.len());
+                    s.release(id, f, false);
+                }
+                3 if !live.is_empty() => {
+                    let (id, _) = live.remove(usize::from(pick) % live.len());
+                    let _ = s.remove(id, "u");
+                }
+                _ => {}
+            }
+        }
+        let value = if qv == 3 { "*".to_string() } else { format!("v{qv}") };
+        for query in [q(&[(&format!("a{qa}"), &value)]), q(&[("a0", "*"), (&format!("a{qa}"), &value)]), vec![]] {
+            let got: Vec<ServiceId> = s.find(&query).0.iter().map(|svc| svc.id).collect();
+            proptest::prop_assert_eq!(got, naive_find(&s, &query));
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Resource limits of a server, so that a hostile peer cannot make it use unbounded memory.
+
+use std::time::Duration;
+
+/// Limits enforced by [`super::serve`] and [`super::serve_connection`].
+///
+/// Memory per connection is bounded by about `msize × (3 × max_outstanding + 3)` for messages
+/// plus the fid table (`max_fids` states).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message we accept or send; the negotiated msize is min(client's, this).
+    pub msize: u32,
+    /// Most fids one connection may hold; attach/walk beyond it fail with "too many fids".
+    pub max_fids: usize,
+    /// Most requests of one connection being handled at once. Up to as many more wait in a
+    /// queue while the connection is still read (so a Tflush gets through); beyond that the
+    /// server stops reading the connection until a request finishes.
+    pub max_outstanding: usize,
+    /// Most connections [`super::serve`] handles at once; further ones wait in the backlog.
+    pub max_connections: usize,
+    /// A connection with no request outstanding that sends nothing for this long is closed.
+    /// `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Once the first byte of a message has arrived, the rest must arrive within this.
+    pub message_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            msize: 8192 + super::super::msg::IOHDRSZ,
+            max_fids: 4096,
+            max_outstanding: 256,
+            max_connections: 1024,
+            idle_timeout: None,
+            message_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The fid-level requests: the fid table, open modes, and the calls into the file system.
+
+use std::sync::{Arc, Mutex};
+
+use super::super::msg::{Body, IOHDRSZ, NOFID, OEXEC, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, Qid};
+use super::conn::{Conn, lock};
+use super::error::errors::*;
+use super::{FileSystem, FsError};
+
+/// One fid's framework-side facts beside the file system's state.
+pub(super) struct FidEntry<T> {
+    state: T,
+    meta: Mutex<Meta>,
+}
+
+#[derive(Clone, Copy)]
+struct Meta {
+    qid: Qid,
+    /// The open mode once opened.
+    mode: Option<u8>,
+}
+
+impl<F: FileSystem> Conn<F> {
+    pub(super) fn entry(&self, fid: u32) -> Result<Arc<FidEntry<F::Fid>>, FsError> {
+        lock(&self.fids)
+            .get(&fid)
+            .cloned()
+            .ok_or(FsError::from(EBADFID))
+    }
+
+    /// Puts a new fid in the table, unless it is in use or the table is full.
+    fn insert(
+        &self,
+        fid: u32,
+        entry: FidEntry<F::Fid>,
+        replace: bool,
+    ) -> Result<(), FidEntry<F::Fid>> {
+        let mut fids = lock(&self.fids);
+        if !replace && (fids.contains_key(&fid) || fids.len() >= self.limits.max_fids) {
+            return Err(entry);
+        }
+        fids.insert(fid, Arc::new(entry));
+        Ok(())
+    }
+
+    /// Runs the remove (if ORCLOSE) and clunk hooks in a task of their own, so that a flush or
+    /// connection end cannot cut them short: each fid gets its clunk call exactly once.
+    pub(super) async fn clunk_entry(&self, e: Arc<FidEntry<F::Fid>>) {
+        let fs = self.fs.clone();
+        let job = tokio::spawn(async move {
+            let mode = lock(&e.meta).mode;
+            if mode.is_some_and(|m| m & ORCLOSE != 0) {
+                fs.remove_on_close(&e.state).await;
+            }
+            fs.clunk(&e.state).await;
+        });
+        let _ = job.await;
+    }
+
+    fn too_many(&self, fid: u32) -> FsError {
+        if lock(&self.fids).contains_key(&fid) {
+            FsError::from(EINUSE)
+        } else {
+            FsError::from(ETOOMANYFIDS)
+        }
+    }
+
+    pub(super) async fn handle(&self, body: Body) -> Result<Body, FsError> {
+        match body {
+            Body::Tattach {
+                fid,
+                afid,
+                uname,
+                aname,
+            } => {
+                if afid != NOFID {
+                    return Err(EBADFID.into());
+                }
+                if lock(&self.fids).contains_key(&fid) {
+                    return Err(EINUSE.into());
+                }
+                let user = self.ctx.authenticated_user.as_deref().unwrap_or(&uname);
+                let (state, qid) = self.fs.attach(&self.ctx, user, &aname).await?;
+                let entry = FidEntry {
+                    state,
+                    meta: Mutex::new(Meta { qid, mode: None }),
+                };
+                if let Err(entry) = self.insert(fid, entry, false) {
+                    self.fs.clunk(&entry.state).await;
+                    return Err(self.too_many(fid));
+                }
+                Ok(Body::Rattach { qid })
+            }
+            Body::Twalk {
+                fid,
+                newfid,
+                wnames,
+            } => self.walk(fid, newfid, wnames).await,
+            Body::Topen { fid, mode } => {
+                let e = self.entry(fid)?;
+                let meta = *lock(&e.meta);
+                check_mode(meta, mode)?;
+                let opened = self.fs.open(&e.state, mode).await?;
+                *lock(&e.meta) = Meta {
+                    qid: opened.qid,
+                    mode: Some(mode),
+                };
+                Ok(Body::Ropen {
+                    qid: opened.qid,
+                    iounit: opened.iounit,
+                })
+            }
+            Body::Tcreate {
+                fid,
+                name,
+                perm,
+                mode,
+            } => {
+                let e = self.entry(fid)?;
+                let meta = *lock(&e.meta);
+                if meta.mode.is_some() {
+                    return Err(EOPEN.into());
+                }
+                if !meta.qid.is_dir() {
+                    return Err(ENOTDIR.into());
+                }
+                if name == "." || name == ".." {
+                    return Err(EDOT.into());
+                }
+                if name.is_empty() || name.contains('/') {
+                    return Err(ENAME.into());
+                }
+                let (state, opened) = self.fs.create(&e.state, &name, perm, mode).await?;
+                let meta = Meta {
+                    qid: opened.qid,
+                    mode: Some(mode),
+                };
+                let _ = self.insert(
+                    fid,
+                    FidEntry {
+                        state,
+                        meta: Mutex::new(meta),
+                    },
+                    true,
+                );
+                Ok(Body::Rcreate {
+                    qid: opened.qid,
+                    iounit: opened.iounit,
+                })
+            }
+            Body::Tread { fid, offset, count } => {
+                let e = self.entry(fid)?;
+                match lock(&e.meta).mode {
+                    None => return Err(ENOTOPEN.into()),
+                    Some(m) if m & 3 == OWRITE => return Err(EACCESS.into()),
+                    Some(_) => {}
+                }
+                let count = count.min(self.msize().saturating_sub(IOHDRSZ));
+                let mut data = self.fs.read(&e.state, offset, count).await?;
+                data.truncate(count as usize);
+                Ok(Body::Rread { data })
+            }
+            Body::Twrite { fid, offset, data } => {
+                let e = self.entry(fid)?;
+                match lock(&e.meta).mode {
+                    None => return Err(ENOTOPEN.into()),
+                    Some(m) if m & 3 != OWRITE && m & 3 != ORDWR => return Err(EACCESS.into()),
+                    Some(_) => {}
+                }
+                let len = data.len() as u32;
+                let n = self.fs.write(&e.state, offset, data).await?;
+                Ok(Body::Rwrite { count: n.min(len) })
+            }
+            Body::Tclunk { fid } => {
+                let e = lock(&self.fids)
+                    .remove(&fid)
+                    .ok_or(FsError::from(EBADFID))?;
+                self.clunk_entry(e).await;
+                Ok(Body::Rclunk)
+            }
+            Body::Tremove { fid } => {
+                let e = lock(&self.fids)
+                    .remove(&fid)
+                    .ok_or(FsError::from(EBADFID))?;
+                let fs = self.fs.clone();
+                // Detached like clunk: remove always clunks the fid, flushed or not.
+                let job = tokio::spawn(async move {
+                    let r = fs.remove(&e.state).await;
+                    fs.clunk(&e.state).await;
+                    r
+                });
+                job.await.map_err(|_| FsError::from(EPERM))??;
+                Ok(Body::Rremove)
+            }
+            Body::Tstat { fid } => {
+                let e = self.entry(fid)?;
+                Ok(Body::Rstat {
+                    stat: self.fs.stat(&e.state).await?,
+                })
+            }
+            Body::Twstat { fid, stat } => {
+                let e = self.entry(fid)?;
+                self.fs.wstat(&e.state, stat).await?;
+                Ok(Body::Rwstat)
+            }
+            _ => Err(EBADARG.into()),
+        }
+    }
+
+    async fn walk(&self, fid: u32, newfid: u32, wnames: Vec<String>) -> Result<Body, FsError> {
+        let e = self.entry(fid)?;
+        let meta = *lock(&e.meta);
+        if meta.mode.is_some() {
+            return Err(EOPEN.into());
+        }
+        if newfid != fid && lock(&self.fids).contains_key(&newfid) {
+            return Err(EINUSE.into());
+        }
+        let mut cur: Option<F::Fid> = None;
+        let mut qids = Vec::with_capacity(wnames.len());
+        for (i, name) in wnames.iter().enumerate() {
+            let from = cur.as_ref().unwrap_or(&e.state);
+            match self.fs.walk(from, name).await {
+                Ok((s, q)) => {
+                    cur = Some(s);
+                    qids.push(q);
+                }
+                Err(err) if i == 0 => return Err(err),
+                // A partial walk: newfid is not touched.
+                Err(_) => return Ok(Body::Rwalk { wqids: qids }),
+            }
+        }
+        let qid = qids.last().copied().unwrap_or(meta.qid);
+        let state = match cur {
+            Some(s) => s,
+            None if newfid == fid => return Ok(Body::Rwalk { wqids: qids }),
+            None => self.fs.clone_fid(&e.state),
+        };
+        let entry = FidEntry {
+            state,
+            meta: Mutex::new(Meta { qid, mode: None }),
+        };
+        if let Err(entry) = self.insert(newfid, entry, newfid == fid) {
+            self.fs.clunk(&entry.state).await;
+            return Err(self.too_many(newfid));
+        }
+        Ok(Body::Rwalk { wqids: qids })
+    }
+}
+
+fn check_mode(meta: Meta, mode: u8) -> Result<(), FsError> {
+    if meta.mode.is_some() {
+        return Err(EOPEN.into());
+    }
+    if mode & !(3 | OTRUNC | ORCLOSE) != 0 {
+        return Err(EMODE.into());
+    }
+    if meta.qid.is_dir() && (mode & OTRUNC != 0 || !matches!(mode & 3, OREAD | OEXEC)) {
+        return Err(EPERM.into());
+    }
+    Ok(())
+}

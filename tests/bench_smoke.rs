@@ -1,0 +1,46 @@
+//! `registry bench` runs end to end at a trivial size against our own registry (no etcd). It
+//! checks only that every scenario runs and the closing table is printed: no figures are judged.
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn bench_runs_every_scenario_at_a_tiny_size() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["bench", "--tiny", "--no-etcd"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start registry bench");
+    // A generous bound against hangs only: a tiny run takes seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("registry bench --tiny did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("FAILED"), "a scenario failed:\n{stdout}");
+    let table = stdout.split("scenario").last().unwrap_or_default();
+    for name in [
+        "floor-rtt-p50-us",
+        "register-1client/s",
+        "register-4client/s",
+        "find-selective-30/s",
+        "find-all-30/s",
+        "fanout-5-p50-ms",
+        "memory-per-service-B",
+        "memory-per-watcher-B",
+        "connections-5/s",
+    ] {
+        assert!(table.contains(name), "no `{name}` line in:\n{stdout}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The client subcommands of the `registry` binary (query, register, unregister, watch) against
+//! our registry server, each command in its own process.
+
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+/// Starts a registry server on 127.0.0.1, port 0, in this process; returns its dial string.
+async fn start_server() -> String {
+    start_server_at("tcp!127.0.0.1!0").await
+}
+
+/// Starts a registry server listening on `addr` (a dial string); returns the bound address.
+async fn start_server_at(addr: &str) -> String {
+    let running = registries::registry::Server::builder()
+        .listen_str(addr)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let bound = running.local_addrs()[0].to_string();
+    tokio::spawn(running.wait());
+    bound
+}
+
+fn registry(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
+    c.args(args).kill_on_drop(true).stdin(Stdio::null());
+    c
+}
+
+/// Generous bound so a broken command fails the test instead of hanging it.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("timed out")
+}
+
+/// Runs a command to completion: (success, stdout, stderr).
+async fn run(args: &[&str]) -> (bool, String, String) {
+    let out = within(registry(args).output()).await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `registry register` and waits until it says it has registered.
+async fn register(args: &[&str]) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = registry(args).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = within(err.next_line()).await.unwrap().unwrap_or_default();
+    assert!(line.contains("registered"), "register said {line:?}");
+    (child, err)
+}
+
+/// Starts `registry watch`, returning its stdout lines.
+fn watch(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = registry(args).stdout(Stdio::piped()).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, out)
+}
+
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    within(lines.next_line())
+        .await
+        .unwrap()
+        .expect("output ended")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test]
+async fn register_query_watch_and_interrupt() {
+    let addr = start_server().await;
+    let m = addr.as_str();
+    let (mut watcher, mut seen) = watch(&["watch", "-m", m, "proto", "styx"]);
+    let (mut reg, _err) = register(&[
+        "register",
+        "-m",
+        m,
+        "tcp!myhost!7001",
+        "proto",
+        "styx",
+        "description",
+        "it's a test",
+    ])
+    .await;
+
+    let (ok, out, err) = run(&["query", "-m", m, "proto", "styx"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "tcp!myhost!7001 description 'it''s a test' proto styx\n"
+    );
+    let (ok, out, _) = run(&["query", "-m", m, "-n", "description", "*"]).await;
+    assert!(ok);
+    assert_eq!(out, "tcp!myhost!7001\n");
+    let (ok, out, _) = run(&["query", "-m", m, "proto", "http"]).await;
+    assert!(ok);
+    assert_eq!(out, "");
+
+    // The watcher may have started before or after the registration: either way it reports it.
+    assert_eq!(
+        next_line(&mut seen).await,
+        "+ tcp!myhost!7001 description 'it''s a test' proto styx"
+    );
+
+    // SIGTERM: register unregisters and exits 0; the watcher sees the service go.
+    signal(&reg, "-TERM");
+    let status = within(reg.wait()).await.unwrap();
+    assert!(status.success(), "register exited {status}");
+    assert_eq!(
+        next_line(&mut seen).await,
+        "- tcp!myhost!7001 description 'it''s a test' proto styx"
+    );
+    let (_, out, _) = run(&["query", "-m", m, "proto", "styx"]).await;
+    assert_eq!(out, "");
+    watcher.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn killed_register_vanishes() {
+    let addr = start_server().await;
+    let m = addr.as_str();
+    let (mut reg, _err) = register(&["register", "-m", m, "svc", "k", "v"]).await;
+    let (mut watcher, mut seen) = watch(&["watch", "-m", m]);
+    assert_eq!(next_line(&mut seen).await, "+ svc k v");
+    reg.kill().await.unwrap();
+    assert_eq!(next_line(&mut seen).await, "- svc k v");
+    watcher.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn persist_unregister_and_errors() {
+    let addr = start_server().await;
+    let m = addr.as_str();
+    let (mut reg, _err) = register(&["register", "-m", m, "--persist", "kept", "a", "b"]).await;
+    signal(&reg, "-INT");
+    assert!(within(reg.wait()).await.unwrap().success());
+    let (_, out, _) = run(&["query", "-m", m, "a", "b"]).await;
+    assert_eq!(out, "kept persist 1 a b\n");
+
+    // A duplicate name is the registry's diagnostic, and a failure.
+    let (ok, _, err) = run(&["register", "-m", m, "kept"]).await;
+    assert!(!ok);
+    assert!(err.contains("duplicate service name"), "{err}");
+
+    let (ok, _, err) = run(&["unregister", "-m", m, "kept"]).await;
+    assert!(ok, "{err}");
+    let (_, out, _) = run(&["query", "-m", m, "a", "b"]).await;
+    assert_eq!(out, "");
+    let (ok, _, _) = run(&["unregister", "-m", m, "kept"]).await;
+    assert!(!ok);
+
+    let (ok, _, err) = run(&["query", "-m", m, "odd"]).await;
+    assert!(!ok);
+    assert!(err.contains("odd attribute/value pairs"), "{err}");
+    let (ok, _, err) = run(&["query", "-m", "tcp!127.0.0.1!1", "a", "b"]).await;
+    assert!(!ok);
+    assert!(err.contains("cannot dial"), "{err}");
+}
+
+#[tokio::test]
+async fn query_reads_queries_from_stdin() {
+    let addr = start_server().await;
+    let m = addr.as_str();
+    let (_reg, _err) = register(&["register", "-m", m, "svc", "proto", "styx"]).await;
+    let mut q = registry(&["query", "-m", m])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = q.stdin.take().unwrap();
+    stdin
+        .write_all(b"proto styx\nproto http\n\n")
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = within(q.wait_with_output()).await.unwrap();
+    assert!(out.status.success());
+    // No prompt off a terminal; the empty line lists everything.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "svc proto styx\nsvc proto styx\n"
+    );
+}
+
+#[tokio::test]
+async fn help_has_examples() {
+    for cmd in ["query", "register", "unregister", "watch"] {
+        let (ok, out, _) = run(&[cmd, "--help"]).await;
+        assert!(ok);
+        assert!(out.contains("Examples:"), "{cmd} --help:\n{out}");
+        assert!(out.contains("-m <ADDR>"), "{cmd} --help:\n{out}");
+    }
+}

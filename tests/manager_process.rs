@@ -1,0 +1,95 @@
+//! The done-when: a program holding registrations and a monitor through the manager
+//! comes back to the same state after `registry serve` is killed and restarted, and the monitor
+//! reports only real changes.
+
+use registries::client::{Attributes, Change, Registry};
+use registries::manager::{Connector, Manager};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("timed out")
+}
+
+/// Starts `registry serve --listen ADDR --no-shim` and returns it with its bound port.
+async fn serve(addr: &str) -> Option<(Child, u16)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["serve", "--listen", addr, "--no-shim"])
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = within(err.next_line()).await.unwrap()?;
+    let port = line
+        .split_whitespace()
+        .last()?
+        .rsplit('!')
+        .next()?
+        .parse()
+        .ok()?;
+    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    Some((child, port))
+}
+
+#[tokio::test]
+async fn manager_comes_back_after_registry_serve_restarts() {
+    let (mut child, port) = serve("tcp!127.0.0.1!0").await.expect("server started");
+    let mgr = Manager::new(Connector::styx(format!("tcp!127.0.0.1!{port}")));
+    let svcs: Vec<_> = (0..3)
+        .map(|i| {
+            mgr.register(
+                format!("tcp!held!{i}"),
+                Attributes::new([("role", "worker")]),
+            )
+        })
+        .collect();
+    for s in &svcs {
+        within(s.wait_registered()).await.unwrap();
+    }
+    let mut mon = mgr.monitor(&[("role", "worker")]);
+    for _ in 0..3 {
+        assert!(matches!(within(mon.next()).await, Some(Change::Added(_))));
+    }
+
+    child.kill().await.unwrap();
+    let killed = Instant::now();
+    let (_child, _) = within(async {
+        loop {
+            if let Some(c) = serve(&format!("tcp!127.0.0.1!{port}")).await {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    for s in &svcs {
+        within(s.wait_registered()).await.unwrap();
+    }
+    eprintln!(
+        "figure: state back {:?} after kill+restart of `registry serve`",
+        killed.elapsed()
+    );
+    let direct =
+        Registry::connect_stream(TcpStream::connect(("127.0.0.1", port)).await.unwrap(), None)
+            .await
+            .unwrap();
+    assert_eq!(direct.find(&[("role", "worker")]).await.unwrap().len(), 3);
+    // Nothing was reported across the restart: the next change is the real one.
+    let extra = direct
+        .register("tcp!new!1", &Attributes::new([("role", "worker")]), false)
+        .await
+        .unwrap();
+    match within(mon.next()).await {
+        Some(Change::Added(s)) => assert_eq!(s.addr, "tcp!new!1"),
+        other => panic!("spurious change {other:?}"),
+    }
+    drop(extra);
+    mgr.shutdown().await;
+}

@@ -1,0 +1,228 @@
+//! Scale checks that print figures (no timing assertions): many `event` watchers held at once
+//! and all woken by one change; `find` over many services through the index.
+//!
+//! `REGISTRY_SCALE_WATCHERS` (default 1000) and `REGISTRY_SCALE_SERVICES` (default 100000) set
+//! the sizes; run with `--nocapture` (and `--release`) to see the figures.
+
+use registries::registry::Server;
+use registries::registry::state::{FidRef, State};
+use registries::styx::{Body, Msg, NOFID, NOTAG, OREAD, OWRITE};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn send(s: &mut TcpStream, tag: u16, body: Body) {
+    s.write_all(&Msg { tag, body }.to_bytes().unwrap())
+        .await
+        .unwrap();
+}
+
+async fn recv(s: &mut TcpStream) -> Msg {
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await.unwrap();
+    let mut buf = vec![0u8; u32::from_le_bytes(head) as usize];
+    buf[..4].copy_from_slice(&head);
+    s.read_exact(&mut buf[4..]).await.unwrap();
+    Msg::decode_slice(&buf, 8216).unwrap()
+}
+
+async fn rpc(s: &mut TcpStream, tag: u16, body: Body) -> Body {
+    send(s, tag, body).await;
+    recv(s).await.body
+}
+
+/// A connection with `n` event fids, each with a read held.
+async fn watcher_conn(addr: String, n: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    rpc(
+        &mut s,
+        NOTAG,
+        Body::Tversion {
+            msize: 8216,
+            version: "9P2000".into(),
+        },
+    )
+    .await;
+    let attach = Body::Tattach {
+        fid: 1,
+        afid: NOFID,
+        uname: "w".into(),
+        aname: String::new(),
+    };
+    rpc(&mut s, 1, attach).await;
+    for i in 0..n as u32 {
+        let fid = 10 + i;
+        let walk = Body::Twalk {
+            fid: 1,
+            newfid: fid,
+            wnames: vec!["event".into()],
+        };
+        assert!(matches!(rpc(&mut s, 1, walk).await, Body::Rwalk { .. }));
+        assert!(matches!(
+            rpc(&mut s, 1, Body::Topen { fid, mode: OREAD }).await,
+            Body::Ropen { .. }
+        ));
+    }
+    for i in 0..n as u16 {
+        send(
+            &mut s,
+            100 + i,
+            Body::Tread {
+                fid: 10 + u32::from(i),
+                offset: 0,
+                count: 64,
+            },
+        )
+        .await;
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_event_watchers() {
+    let watchers = env("REGISTRY_SCALE_WATCHERS", 1000);
+    let per_conn = 200;
+    let server = Server::builder()
+        .listen_str("tcp!127.0.0.1!0")
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0].socket_addr_string().unwrap();
+    let before = rss_kib();
+    let mut tasks = Vec::new();
+    let mut left = watchers;
+    while left > 0 {
+        let n = left.min(per_conn);
+        left -= n;
+        tasks.push(tokio::spawn(watcher_conn(addr.clone(), n)));
+    }
+    let mut conns = Vec::new();
+    for t in tasks {
+        conns.push(t.await.unwrap());
+    }
+    // Let the held reads reach the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = rss_kib();
+    let t0 = Instant::now();
+    let mut r = TcpStream::connect(&addr).await.unwrap();
+    rpc(
+        &mut r,
+        NOTAG,
+        Body::Tversion {
+            msize: 8216,
+            version: "9P2000".into(),
+        },
+    )
+    .await;
+    let attach = Body::Tattach {
+        fid: 1,
+        afid: NOFID,
+        uname: "r".into(),
+        aname: String::new(),
+    };
+    rpc(&mut r, 1, attach).await;
+    rpc(
+        &mut r,
+        1,
+        Body::Twalk {
+            fid: 1,
+            newfid: 2,
+            wnames: vec!["new".into()],
+        },
+    )
+    .await;
+    rpc(
+        &mut r,
+        1,
+        Body::Topen {
+            fid: 2,
+            mode: OWRITE,
+        },
+    )
+    .await;
+    rpc(
+        &mut r,
+        1,
+        Body::Twrite {
+            fid: 2,
+            offset: 0,
+            data: "tcp!h!1".into(),
+        },
+    )
+    .await;
+    let mut woken = 0;
+    for mut c in conns {
+        let n = watchers.min(per_conn).min(watchers - woken);
+        for _ in 0..n {
+            let m = tokio::time::timeout(Duration::from_secs(30), recv(&mut c))
+                .await
+                .unwrap();
+            assert_eq!(
+                m.body,
+                Body::Rread {
+                    data: "00000001\n".into()
+                }
+            );
+            woken += 1;
+        }
+    }
+    assert_eq!(woken, watchers);
+    let elapsed = t0.elapsed();
+    if let (Some(b), Some(h)) = (before, held) {
+        println!(
+            "registry scale: {watchers} held event reads: RSS {b} KiB -> {h} KiB ({:.2} KiB per watcher, client side included)",
+            (h.saturating_sub(b)) as f64 / watchers as f64
+        );
+    }
+    println!("registry scale: one change woke {watchers} watchers in {elapsed:?}");
+    server.shutdown().await;
+}
+
+#[test]
+fn find_over_many_services() {
+    let n = env("REGISTRY_SCALE_SERVICES", 100_000);
+    let mut s = State::new(0);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let id = s.create("u", Some(FidRef(i as u64)), 0);
+        let extra = if i % 1000 == 0 { " rare yes" } else { "" };
+        s.write(id, &format!("tcp!h!{i} proto styx n {i}{extra}"), 0)
+            .unwrap();
+    }
+    let built = t0.elapsed();
+    let q = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let query = q(&[("proto", "styx"), ("n", "4242")]);
+    let t1 = Instant::now();
+    let (found, stats) = s.find(&query);
+    let selective = t1.elapsed();
+    assert_eq!((found.len(), stats.examined), (1, 1));
+    let query = q(&[("rare", "*")]);
+    let (found, stats) = s.find(&query);
+    assert_eq!(found.len(), stats.examined);
+    let t2 = Instant::now();
+    let all = s.format_find(&[]);
+    let full = t2.elapsed();
+    println!(
+        "registry scale: {n} services registered in {built:?}; selective find {selective:?} (1 examined); \
+         full index {} bytes in {full:?}",
+        all.len()
+    );
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: sets up the Python 9P peers (venvs under target/peers), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/peers/setup.sh
+cargo test --all-targets --locked "$@"
+cargo test --doc --locked "$@"
