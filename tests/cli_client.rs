@@ -1,28 +1,12 @@
 //! The client subcommands of the `registry` binary (query, register, unregister, watch) against
 //! our registry server, each command in its own process.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-
-/// Starts a registry server on 127.0.0.1, port 0, in this process; returns its dial string.
-async fn start_server() -> String {
-    start_server_at("tcp!127.0.0.1!0").await
-}
-
-/// Starts a registry server listening on `addr` (a dial string); returns the bound address.
-async fn start_server_at(addr: &str) -> String {
-    let running = registries::registry::Server::builder()
-        .listen_str(addr)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let bound = running.local_addrs()[0].to_string();
-    tokio::spawn(running.wait());
-    bound
-}
 
 fn registry(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
@@ -82,7 +66,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test]
 async fn register_query_watch_and_interrupt() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let m = addr.as_str();
     let (mut watcher, mut seen) = watch(&["watch", "-m", m, "proto", "styx"]);
     let (mut reg, _err) = register(&[
@@ -131,7 +115,7 @@ async fn register_query_watch_and_interrupt() {
 
 #[tokio::test]
 async fn killed_register_vanishes() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let m = addr.as_str();
     let (mut reg, _err) = register(&["register", "-m", m, "svc", "k", "v"]).await;
     let (mut watcher, mut seen) = watch(&["watch", "-m", m]);
@@ -143,7 +127,7 @@ async fn killed_register_vanishes() {
 
 #[tokio::test]
 async fn persist_unregister_and_errors() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let m = addr.as_str();
     let (mut reg, _err) = register(&["register", "-m", m, "--persist", "kept", "a", "b"]).await;
     signal(&reg, "-INT");
@@ -173,7 +157,7 @@ async fn persist_unregister_and_errors() {
 
 #[tokio::test]
 async fn query_reads_queries_from_stdin() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let m = addr.as_str();
     let (_reg, _err) = register(&["register", "-m", m, "svc", "proto", "styx"]).await;
     let mut q = registry(&["query", "-m", m])

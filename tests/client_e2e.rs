@@ -1,26 +1,10 @@
 //! The registries(2) client against our registry(4) server over loopback TCP.
 
+mod common;
+
 use futures_util::StreamExt;
 use registries::client::{Attributes, Change, Error, Monitor, Registry, Service};
 use std::time::Duration;
-
-/// Starts a registry server on 127.0.0.1, port 0; returns its dial string.
-async fn start_server() -> String {
-    start_server_at("tcp!127.0.0.1!0").await
-}
-
-/// Starts a registry server listening on `addr` (a dial string); returns the bound address.
-async fn start_server_at(addr: &str) -> String {
-    let running = registries::registry::Server::builder()
-        .listen_str(addr)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let bound = running.local_addrs()[0].to_string();
-    tokio::spawn(running.wait());
-    bound
-}
 
 /// A registry connection as `user`, not mounted anywhere.
 async fn connect(addr: &str, user: &str) -> Registry {
@@ -57,7 +41,7 @@ fn names(v: &[Service]) -> Vec<&str> {
 
 #[tokio::test]
 async fn register_find_services_unregister() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     assert!(reg.services().await.unwrap().is_empty());
     let a1 = Attributes::new([
@@ -112,7 +96,7 @@ async fn register_find_services_unregister() {
 
 #[tokio::test]
 async fn only_the_owner_unregisters() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let alice = connect(&addr, "alice").await;
     let bob = connect(&addr, "bob").await;
     let _r = alice
@@ -126,7 +110,7 @@ async fn only_the_owner_unregisters() {
 
 #[tokio::test]
 async fn closing_or_dropping_unregisters_unless_persistent() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     let other = connect(&addr, "bob").await;
 
@@ -171,7 +155,7 @@ async fn closing_or_dropping_unregisters_unless_persistent() {
 
 #[tokio::test]
 async fn updates_change_attributes() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     let mut r = reg
         .register("svc", &Attributes::new([("load", "1")]), false)
@@ -189,7 +173,7 @@ async fn updates_change_attributes() {
 
 #[tokio::test]
 async fn events_report_changes() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     let mut events = reg.events().await.unwrap();
     let _r = reg
@@ -210,7 +194,7 @@ async fn events_report_changes() {
 
 #[tokio::test]
 async fn monitor_sees_added_changed_removed() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     let _before = reg
         .register("before", &Attributes::new([("proto", "styx")]), false)
@@ -239,7 +223,7 @@ async fn monitor_sees_added_changed_removed() {
 
 #[tokio::test]
 async fn mounted_connection_is_found_by_new() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let reg = connect(&addr, "alice").await;
     let dir = format!("/mnt/registry-test-{}", std::process::id());
     reg.mount(&dir).unwrap();
@@ -255,7 +239,7 @@ async fn mounted_connection_is_found_by_new() {
 
 #[tokio::test]
 async fn connect_mounts_at_mnt_registry() {
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let svc = Service::new(&addr, Attributes::new([("auth", "none")]));
     let reg = Registry::connect(Some(&svc), None, None).await.unwrap();
     assert_eq!(reg.dir(), std::path::Path::new("/mnt/registry"));
@@ -265,7 +249,8 @@ async fn connect_mounts_at_mnt_registry() {
 #[tokio::test]
 async fn over_a_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = start_server_at(&format!("unix!{}", dir.path().join("reg").display())).await;
+    let addr =
+        common::registry::spawn_at(&format!("unix!{}", dir.path().join("reg").display())).await;
     let reg = connect(&addr, "alice").await;
     let _r = reg
         .register("svc", &Attributes::default(), false)
@@ -284,7 +269,7 @@ async fn attach_errors() {
     .await
     .unwrap_err();
     assert!(matches!(e, Error::Dial(_)), "{e}");
-    let addr = start_server().await;
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
     let svc = Service::new(&addr, Attributes::new([("auth", "infpk1")]));
     let e = svc.attach(None, None).await.unwrap_err();
     assert!(matches!(e, Error::Auth(_)), "{e}");

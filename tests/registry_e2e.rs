@@ -1,6 +1,8 @@
 //! End-to-end tests of the registry server over loopback, at the raw file level, with our styx
 //! client (registry4.md §2–§6).
 
+mod common;
+
 use registries::registry::{RunningServer, Server};
 use registries::styx::{Client, DMDIR, Fid, ORCLOSE, ORDWR, OREAD, OWRITE, QTDIR};
 use std::time::Duration;
@@ -9,12 +11,7 @@ use tokio::net::TcpStream;
 const T: Duration = Duration::from_secs(10);
 
 async fn start() -> RunningServer {
-    Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap()
+    common::registry::start().await
 }
 
 async fn connect(server: &RunningServer, user: &str) -> (Client, Fid) {

@@ -1,7 +1,8 @@
 //! The `event` file on the wire (registry4.md §5): a held read, `concurrent read for event fid`,
 //! Tflush cancelling the held read (its reply is never sent), and the counter captured at open.
 
-use registries::registry::Server;
+mod common;
+
 use registries::styx::{Body, Msg, NOFID, NOTAG, OREAD, OWRITE};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,12 +68,7 @@ async fn connect(addr: &str, user: &str) -> Raw {
 
 #[tokio::test]
 async fn held_read_concurrent_read_and_flush() {
-    let server = Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let server = common::registry::start().await;
     let addr = server.local_addrs()[0].socket_addr_string().unwrap();
     let mut w = connect(&addr, "watcher").await;
     let mut r = connect(&addr, "alice").await;

@@ -3,7 +3,6 @@
 
 mod common;
 
-use registries::registry::Server;
 use std::time::Duration;
 
 #[tokio::test]
@@ -13,12 +12,7 @@ async fn python_9p_client_drives_the_registry() {
     else {
         return;
     };
-    let server = Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let server = common::registry::start().await;
     let port = match &server.local_addrs()[0] {
         registries::dial::Addr::Tcp { port, .. } => *port,
         other => panic!("not tcp: {other}"),

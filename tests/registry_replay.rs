@@ -2,7 +2,8 @@
 //! against our registry and compares every reply with the one Inferno's ndb/registry gave when
 //! served directly (`alt_hex` where the exported capture differs).
 
-use registries::registry::Server;
+mod common;
+
 use registries::styx::{Body, Msg, Qid};
 use serde_json::Value;
 use std::time::Duration;
@@ -82,12 +83,7 @@ async fn read_msg(s: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn limbo_client_traffic_replays_exactly() {
-    let server = Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let server = common::registry::start().await;
     let addr = server.local_addrs()[0].socket_addr_string().unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
     let records = vectors();

@@ -4,7 +4,8 @@
 //! `REGISTRY_SCALE_WATCHERS` (default 1000) and `REGISTRY_SCALE_SERVICES` (default 100000) set
 //! the sizes; run with `--nocapture` (and `--release`) to see the figures.
 
-use registries::registry::Server;
+mod common;
+
 use registries::registry::state::{FidRef, State};
 use registries::styx::{Body, Msg, NOFID, NOTAG, OREAD, OWRITE};
 use std::time::{Duration, Instant};
@@ -95,12 +96,7 @@ async fn watcher_conn(addr: String, n: usize) -> TcpStream {
 async fn thousands_of_event_watchers() {
     let watchers = env("REGISTRY_SCALE_WATCHERS", 1000);
     let per_conn = 200;
-    let server = Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let server = common::registry::start().await;
     let addr = server.local_addrs()[0].socket_addr_string().unwrap();
     let before = rss_kib();
     let mut tasks = Vec::new();

@@ -1,5 +1,7 @@
 //! The TCP shim (registry4.md §8) byte for byte over raw TCP, against an in-process registry.
 
+mod common;
+
 use registries::client::{Attributes, Registry};
 use registries::dial::Addr;
 use registries::registry::{RunningServer, Server};
@@ -23,12 +25,7 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
-        let server = Server::builder()
-            .listen_str("tcp!127.0.0.1!0")
-            .unwrap()
-            .start()
-            .await
-            .unwrap();
+        let server = common::registry::start().await;
         let shim = start(
             Upstream::Local(server.registry().clone()),
             "127.0.0.1",
@@ -347,12 +344,7 @@ async fn perl_client_lines_and_newlines_inside_quotes() {
 
 #[tokio::test]
 async fn remote_upstream_loss_closes_registrations_and_recovers() {
-    let server = Server::builder()
-        .listen_str("tcp!127.0.0.1!0")
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let server = common::registry::start().await;
     let Addr::Tcp { port, .. } = server.local_addrs()[0].clone() else {
         panic!("not tcp");
     };

@@ -4,3 +4,4 @@
 
 pub mod peers;
 pub mod ramfs;
+pub mod registry;

@@ -1,0 +1,27 @@
+//! Starting our registry(4) server for a test, always on loopback.
+
+use registries::registry::{RunningServer, Server};
+
+/// Starts a registry server listening on `addr`, a dial string such as `tcp!127.0.0.1!0`.
+pub async fn start_at(addr: &str) -> RunningServer {
+    Server::builder()
+        .listen_str(addr)
+        .expect("a valid dial string")
+        .start()
+        .await
+        .expect("the registry starts")
+}
+
+/// Starts a registry server on a free loopback port.
+pub async fn start() -> RunningServer {
+    start_at("tcp!127.0.0.1!0").await
+}
+
+/// Starts a registry server on `addr` that runs until the test ends; returns the dial string it
+/// is bound to.
+pub async fn spawn_at(addr: &str) -> String {
+    let running = start_at(addr).await;
+    let bound = running.local_addrs()[0].to_string();
+    tokio::spawn(running.wait());
+    bound
+}
