@@ -81,6 +81,38 @@ fn keys_for_signer_order_and_filters() {
 }
 
 #[test]
+fn keys_of_one_second_come_in_reverse_directory_order() {
+    // Styx mtimes are whole seconds; within one second Inferno's stable newest-first sort keeps
+    // the directory's read order, and keysforsigner's prepending reverses it (the order a live
+    // Inferno showed: spec/inferno-live-check.md §5.2). Nanoseconds must not matter.
+    let dir = tempfile::tempdir().unwrap();
+    let second = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for (i, (src, name)) in [
+        ("set1/alice.keyfile", "k1"),
+        ("set1/bob.keyfile", "k2"),
+        ("set1/server.keyfile", "k3"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dst = dir.path().join(name);
+        std::fs::copy(vector(src), &dst).unwrap();
+        let f = std::fs::File::options().write(true).open(&dst).unwrap();
+        f.set_modified(second + Duration::from_nanos(1000 * (3 - i as u64)))
+            .unwrap();
+    }
+    let read_order: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let keys = keys_for_signer(None, Some(SIGNER1), None, Some(dir.path())).unwrap();
+    let got: Vec<PathBuf> = keys.into_iter().map(|k| k.path).collect();
+    let mut want = read_order;
+    want.reverse();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn expired_keys_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let signer = AuthInfo::read(&vector("set1/signer1.signerkey")).unwrap();

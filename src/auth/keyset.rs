@@ -69,15 +69,23 @@ pub fn keys_for_signer(
         if md.is_dir() {
             continue;
         }
-        let mtime = md.modified().unwrap_or(UNIX_EPOCH);
-        files.push((mtime, ent.file_name(), ent.path()));
+        // Styx carries whole seconds, and Inferno compares nothing finer.
+        let mtime = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        files.push((mtime, ent.path()));
     }
-    // Inferno sorts newest first and then prepends each match, so the result is oldest
-    // first; ties keep name order.
-    files.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    // Inferno's Readdir->MTIME is a stable sort, newest first, of the directory in the host's
+    // read order; keysforsigner then prepends each match. So the result is that order reversed:
+    // oldest second first and, within one second, the file read last comes first (checked
+    // against a live Inferno: spec/inferno-live-check.md §5.2).
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    files.reverse();
     let now = now_secs();
     let mut out = Vec::new();
-    for (_, _, path) in files {
+    for (_, path) in files {
         let Ok(info) = AuthInfo::read(&path) else {
             continue;
         };
