@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 /// Whether Inferno's `%q` would quote `word`: it is empty, or holds a quote or any character
 /// at or below a blank (blank, tab, newline, any control character).
 pub fn needs_quote(word: &str) -> bool {
-    word.is_empty() || word.chars().any(|c| c <= ' ' || c == '\'')
+    // Byte-wise: every byte of a multi-byte UTF-8 character is above a blank.
+    word.is_empty() || word.bytes().any(|b| b <= b' ' || b == b'\'')
 }
 
 /// Appends `word` to `out` as Inferno's `%q` writes it.

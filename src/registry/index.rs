@@ -5,6 +5,7 @@
 //! query costs about the size of its smallest candidate set instead of the number of services.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A service's number (`idseq` in Inferno): its qid path is `id << 4 | 5`.
 pub type ServiceId = u64;
@@ -15,21 +16,34 @@ struct Posting {
     /// Every service that has the attribute, whatever its value (for `*`).
     any: HashSet<ServiceId>,
     /// The services per exact value.
-    by_value: HashMap<String, HashSet<ServiceId>>,
+    by_value: HashMap<Arc<str>, HashSet<ServiceId>>,
 }
 
 /// Attribute name -> value -> services, kept in step with every attribute change.
 #[derive(Debug, Default)]
 pub struct AttrIndex {
-    postings: HashMap<String, Posting>,
+    postings: HashMap<Arc<str>, Posting>,
+}
+
+/// The shared copy of `key` held by `map`, or a new one.
+fn shared<V>(map: &HashMap<Arc<str>, V>, key: &str) -> Arc<str> {
+    match map.get_key_value(key) {
+        Some((k, _)) => k.clone(),
+        None => Arc::from(key),
+    }
 }
 
 impl AttrIndex {
-    /// Records that service `id` has `attr` = `val`.
-    pub fn insert(&mut self, id: ServiceId, attr: &str, val: &str) {
-        let p = self.postings.entry(attr.to_string()).or_default();
+    /// Records that service `id` has `attr` = `val`, and returns the index's own copies of
+    /// both strings: services keep those instead of copies of their own, so an attribute
+    /// name or value many services share is stored once.
+    pub fn insert(&mut self, id: ServiceId, attr: &str, val: &str) -> (Arc<str>, Arc<str>) {
+        let a = shared(&self.postings, attr);
+        let p = self.postings.entry(a.clone()).or_default();
         p.any.insert(id);
-        p.by_value.entry(val.to_string()).or_default().insert(id);
+        let v = shared(&p.by_value, val);
+        p.by_value.entry(v.clone()).or_default().insert(id);
+        (a, v)
     }
 
     /// Forgets that service `id` has `attr` = `val`.
@@ -61,23 +75,26 @@ impl AttrIndex {
     }
 
     /// The smallest candidate set over all pairs of a non-empty query: every match is in it.
-    /// Returns an empty iterator when some pair has no candidate at all.
+    /// `None` when some pair has no candidate at all (or the query is empty).
+    pub fn smallest_set(&self, query: &[(String, String)]) -> Option<&HashSet<ServiceId>> {
+        let mut best: Option<&HashSet<ServiceId>> = None;
+        for (a, v) in query {
+            let set = self.candidates(a, v)?;
+            if best.is_none_or(|b| set.len() < b.len()) {
+                best = Some(set);
+            }
+        }
+        best
+    }
+
+    /// The members of [`AttrIndex::smallest_set`], none when it is `None`.
     pub fn smallest_candidates<'a>(
         &'a self,
         query: &[(String, String)],
     ) -> impl Iterator<Item = ServiceId> + 'a {
-        let mut best: Option<&HashSet<ServiceId>> = None;
-        for (a, v) in query {
-            match self.candidates(a, v) {
-                None => {
-                    best = None;
-                    break;
-                }
-                Some(set) if best.is_none_or(|b| set.len() < b.len()) => best = Some(set),
-                Some(_) => {}
-            }
-        }
-        best.into_iter().flat_map(|s| s.iter().copied())
+        self.smallest_set(query)
+            .into_iter()
+            .flat_map(|s| s.iter().copied())
     }
 }
 

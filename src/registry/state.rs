@@ -7,6 +7,7 @@
 use super::index::{AttrIndex, ServiceId};
 use crate::text;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The owner of static services loaded with `-f`, and the uid/gid of the registry's own files.
@@ -56,8 +57,9 @@ pub struct Service {
     pub slot: usize,
     /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
     pub owner: String,
-    /// The name, once the first write gave one; `None` while anonymous.
-    pub name: Option<String>,
+    /// The name, once the first write gave one; `None` while anonymous. Shared with the
+    /// registry's name table.
+    pub name: Option<Arc<str>>,
     /// Last read of its file (seconds since the epoch).
     pub atime: u32,
     /// Last write (seconds since the epoch).
@@ -66,8 +68,9 @@ pub struct Service {
     pub vers: u32,
     /// The fid that created it; `None` for static services.
     pub creator: Option<FidRef>,
-    /// Attribute/value pairs in Inferno's list order (the order `index` prints).
-    pub attrs: Vec<(String, String)>,
+    /// Attribute/value pairs in Inferno's list order (the order `index` prints). The strings
+    /// are the attribute index's own, shared by every service with the same name or value.
+    pub attrs: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl Service {
@@ -75,8 +78,8 @@ impl Service {
     pub fn get(&self, attr: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(a, _)| a == attr)
-            .map(|(_, v)| v.as_str())
+            .find(|(a, _)| &**a == attr)
+            .map(|(_, v)| &**v)
     }
 
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
@@ -112,7 +115,7 @@ pub fn limbo_int_nonzero(s: &str) -> bool {
 
 /// Inferno's `svcnameok`: checks a new service name, characters first, then reserved names, then
 /// duplicates.
-fn check_name(name: &str, names: &HashMap<String, ServiceId>) -> Result<(), StateError> {
+fn check_name(name: &str, names: &HashMap<Arc<str>, ServiceId>) -> Result<(), StateError> {
     if name.chars().any(|c| c <= ' ' || c == '/' || c == '\x7f') {
         return Err(StateError::BadChar);
     }
@@ -139,7 +142,7 @@ pub struct State {
     /// Service ids in Inferno's array order; removal moves the last one into the hole, as Inferno
     /// does, so that listings come out in the same order.
     slots: Vec<ServiceId>,
-    names: HashMap<String, ServiceId>,
+    names: HashMap<Arc<str>, ServiceId>,
     index: AttrIndex,
     idseq: ServiceId,
     rootvers: u32,
@@ -222,19 +225,18 @@ impl State {
         let Some(svc) = self.services.get_mut(&id) else {
             return;
         };
-        match svc.attrs.iter().position(|(a, _)| *a == attr) {
+        match svc.attrs.iter().position(|(a, _)| **a == *attr) {
             // Inferno's Service.set: a new attribute goes to the front of the list.
             None => {
-                self.index.insert(id, &attr, &val);
-                svc.attrs.insert(0, (attr, val));
+                let pair = self.index.insert(id, &attr, &val);
+                svc.attrs.insert(0, pair);
             }
             // An existing one is replaced where it stands, but Inferno rebuilds the list by
             // prepending the attributes that came before it, so those end up reversed.
             Some(i) => {
                 if let Some((_, old)) = svc.attrs.get_mut(i) {
                     self.index.remove(id, &attr, old);
-                    self.index.insert(id, &attr, &val);
-                    *old = val;
+                    *old = self.index.insert(id, &attr, &val).1;
                 }
                 if let Some(prefix) = svc.attrs.get_mut(..i) {
                     prefix.reverse();
@@ -274,10 +276,11 @@ impl State {
     ) -> Result<ServiceId, StateError> {
         check_name(name, &self.names)?;
         let id = self.create(REGISTRY_USER, None, now);
+        let name: Arc<str> = Arc::from(name);
         if let Some(svc) = self.services.get_mut(&id) {
-            svc.name = Some(name.to_string());
+            svc.name = Some(name.clone());
         }
-        self.names.insert(name.to_string(), id);
+        self.names.insert(name, id);
         for (a, v) in attrs {
             self.set_attr(id, a, v);
         }
@@ -298,6 +301,7 @@ impl State {
         if svc.name.is_none() {
             let name = toks.remove(0);
             check_name(&name, &self.names)?;
+            let name: Arc<str> = Arc::from(name);
             self.names.insert(name.clone(), id);
             svc.name = Some(name);
         }
@@ -327,7 +331,7 @@ impl State {
             m.slot = svc.slot;
         }
         if let Some(name) = &svc.name {
-            self.names.remove(name);
+            self.names.remove(&**name);
         }
         for (a, v) in &svc.attrs {
             self.index.remove(id, a, v);
@@ -375,10 +379,24 @@ impl State {
         if query.is_empty() {
             return (self.named().collect(), stats);
         }
-        let mut out: Vec<&Service> = self
-            .index
-            .smallest_candidates(query)
-            .filter_map(|id| self.services.get(&id))
+        let Some(set) = self.index.smallest_set(query) else {
+            return (Vec::new(), stats);
+        };
+        // When most services are candidates anyway, a scan in listing order is cheaper than
+        // hashing every candidate and sorting the matches back into that order.
+        if set.len() * 2 >= self.slots.len() {
+            let out = self
+                .named()
+                .filter(|svc| {
+                    stats.examined += 1;
+                    matches(svc, query)
+                })
+                .collect();
+            return (out, stats);
+        }
+        let mut out: Vec<&Service> = set
+            .iter()
+            .filter_map(|id| self.services.get(id))
             .filter(|svc| {
                 stats.examined += 1;
                 svc.name.is_some() && matches(svc, query)
@@ -390,8 +408,10 @@ impl State {
 
     /// The text of `index` (no filter) or of `find` with a filter.
     pub fn format_find(&self, query: &[(String, String)]) -> String {
-        let mut out = String::new();
-        for svc in self.find(query).0 {
+        let found = self.find(query).0;
+        // A typical line is a few dozen bytes: reserve once rather than grow a dozen times.
+        let mut out = String::with_capacity(found.len() * 64);
+        for svc in found {
             svc.format_into(&mut out);
         }
         out
@@ -412,7 +432,7 @@ fn matches(svc: &Service, query: &[(String, String)]) -> bool {
     query.iter().all(|(qa, qv)| {
         svc.attrs
             .iter()
-            .any(|(a, v)| a == qa && (qv == "*" || v == qv))
+            .any(|(a, v)| **a == **qa && (qv == "*" || **v == **qv))
     })
 }
 

@@ -3,6 +3,7 @@
 use crate::CmdResult;
 use registries::dial::Addr;
 use registries::registry::{DEFAULT_LISTEN, Registry, Server, ServerAuth};
+use registries::styx::server::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,10 +56,59 @@ pub struct Args {
     /// Start with a few example services and print what to try next.
     #[arg(long)]
     demo: bool,
+    /// Most clients connected at once; further ones wait in the listen backlog. Each takes one
+    /// file descriptor, so the default is the open-file limit (raised to its hard limit at
+    /// start) less 64 for listeners and files, and at least 1,024.
+    #[arg(long = "max-connections", value_name = "N")]
+    max_connections: Option<usize>,
+}
+
+/// Descriptors kept for listeners, key and db files, logs: not given to connections.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the soft open-file limit to the hard one, as far as the system lets us, and returns
+/// the limit now in force (0 when it cannot be read).
+pub(crate) fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return want.rlim_cur;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// The connection limit when `--max-connections` is not given: what the open-file limit
+/// `nofile` leaves after [`RESERVED_FDS`], never below the library's default.
+fn default_max_connections(nofile: u64) -> usize {
+    let floor = Limits::default().max_connections;
+    let room = usize::try_from(nofile.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+    room.clamp(floor, 1 << 20)
 }
 
 /// Runs `registry serve`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
+    let nofile = raise_nofile();
+    let limits = Limits {
+        max_connections: args
+            .max_connections
+            .unwrap_or_else(|| default_max_connections(nofile))
+            .max(1),
+        ..Limits::default()
+    };
     let mut b = Server::builder();
     for a in &args.listen {
         b = b.listen_str(a)?;
@@ -81,12 +131,13 @@ pub async fn run(args: Args) -> CmdResult {
         b = b.server_auth(auth);
     }
     let demo = args.demo.then(|| {
-        let registry = Registry::new();
+        let registry = Registry::new().with_limits(limits.clone());
         let n = crate::demo::load(&registry);
         (registry, n)
     });
-    if let Some((registry, _)) = &demo {
-        b = b.registry(registry.clone());
+    match &demo {
+        Some((registry, _)) => b = b.registry(registry.clone()),
+        None => b = b.registry(Registry::new().with_limits(limits)),
     }
     let running = b.start().await?;
     for a in running.local_addrs() {
@@ -121,4 +172,17 @@ pub async fn run(args: Args) -> CmdResult {
     }
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_connection_limit_follows_the_fd_limit() {
+        assert_eq!(default_max_connections(0), 1024);
+        assert_eq!(default_max_connections(1024), 1024);
+        assert_eq!(default_max_connections(65_536), 65_472);
+        assert_eq!(default_max_connections(u64::MAX), 1 << 20);
+    }
 }

@@ -171,7 +171,7 @@ fn listing_order_follows_inferno_swap_remove() {
         })
         .collect();
     s.remove(ids[1], "u").unwrap();
-    let names: Vec<_> = s.named().filter_map(|x| x.name.clone()).collect();
+    let names: Vec<_> = s.named().filter_map(|x| x.name.as_deref()).collect();
     assert_eq!(names, ["s0", "s3", "s2"]);
     assert_eq!(s.format_find(&q(&[("k", "v")])), "s0 k v\ns3 k v\ns2 k v\n");
 }

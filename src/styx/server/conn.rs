@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
@@ -84,8 +84,10 @@ where
     let (rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Bytes>(limits.max_outstanding.max(1) + 2);
     let (dead_tx, mut dead_rx) = tokio::sync::oneshot::channel::<io::Error>();
-    let writer = tokio::spawn(write_loop(wr, rx, dead_tx));
+    let running = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn(write_loop(wr, rx, dead_tx, running.clone()));
     let conn = Arc::new(Conn {
+        running,
         fs,
         ctx,
         msize: AtomicU32::new(0),
@@ -152,19 +154,44 @@ impl<F: FileSystem> Drop for Cleanup<F> {
     }
 }
 
+/// How many times the writer lets other tasks run before writing, while replies keep coming.
+const MAX_YIELDS: usize = 16;
+
+/// Writes replies in order. Each flush is one `sendto`, which costs more than producing a
+/// small reply, so replies already queued go out together. When requests of this connection
+/// are still running in tasks of their own (`running`), many of them are often woken at once
+/// (an event wakes every watcher): the writer then yields so that they can queue their
+/// replies first, and goes on yielding while that brings more. A connection whose requests
+/// are all answered at once (the usual case) never yields, so a lone request is not delayed.
 async fn write_loop<W: AsyncWrite + Unpin>(
     wr: W,
     mut rx: mpsc::Receiver<Bytes>,
     dead: tokio::sync::oneshot::Sender<io::Error>,
+    running: Arc<AtomicUsize>,
 ) {
-    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    let cap = 64 * 1024;
+    let mut w = BufWriter::with_capacity(cap, wr);
     while let Some(first) = rx.recv().await {
         let mut r = w.write_all(&first).await;
-        // Batch whatever else is queued into the same flush.
+        let mut yields = 0;
         while r.is_ok() {
             match rx.try_recv() {
                 Ok(b) => r = w.write_all(&b).await,
-                Err(_) => break,
+                Err(_) => {
+                    if yields >= MAX_YIELDS
+                        || w.buffer().len() >= cap / 2
+                        || running.load(Ordering::Acquire) == 0
+                    {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    yields += 1;
+                    match rx.try_recv() {
+                        Ok(b) => r = w.write_all(&b).await,
+                        // Nothing came meanwhile: no point in waiting longer.
+                        Err(_) => break,
+                    }
+                }
             }
         }
         if let Err(e) = r.and(w.flush().await) {
@@ -184,6 +211,9 @@ pub(super) struct Conn<F: FileSystem> {
     msize: AtomicU32,
     pub(super) fids: Mutex<HashMap<u32, Arc<FidEntry<F::Fid>>>>,
     inflight: Mutex<HashMap<u16, AbortHandle>>,
+    /// Requests running in tasks of their own (finished or aborted ones excluded): the writer
+    /// batches replies while there are some.
+    running: Arc<AtomicUsize>,
     slots: Arc<Semaphore>,
     tx: mpsc::Sender<Bytes>,
 }
@@ -352,10 +382,13 @@ impl<F: FileSystem> Conn<F> {
         }
         let mut inflight = lock(&self.inflight);
         let conn = self.clone();
+        let running = Running::new(&self.running);
         // The task needs the inflight lock to reply, so it cannot finish before it is
         // registered.
         let handle = tokio::spawn(async move {
             let r = work.await;
+            // Done: the writer need not wait for this one any more.
+            drop(running);
             conn.finish(tag, reply_body(r), slot).await
         });
         inflight.insert(tag, handle.abort_handle());
@@ -409,6 +442,22 @@ impl<F: FileSystem> Conn<F> {
         for e in fids {
             self.clunk_entry(e).await;
         }
+    }
+}
+
+/// Counts one request task in `Conn::running` until its work is done or it is aborted.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn new(count: &Arc<AtomicUsize>) -> Running {
+        count.fetch_add(1, Ordering::AcqRel);
+        Running(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -43,18 +43,24 @@ impl<F: FileSystem> Conn<F> {
         Ok(())
     }
 
-    /// Runs the remove (if ORCLOSE) and clunk hooks in a task of their own, so that a flush or
-    /// connection end cannot cut them short: each fid gets its clunk call exactly once.
+    /// Runs the remove (if ORCLOSE) and clunk hooks so that a flush or connection end cannot
+    /// cut them short: each fid gets its clunk call exactly once. Hooks that finish at once
+    /// (the usual case) run right here; the others go on in a task of their own.
     pub(super) async fn clunk_entry(&self, e: Arc<FidEntry<F::Fid>>) {
         let fs = self.fs.clone();
-        let job = tokio::spawn(async move {
+        let mut job = Box::pin(async move {
             let mode = lock(&e.meta).mode;
             if mode.is_some_and(|m| m & ORCLOSE != 0) {
                 fs.remove_on_close(&e.state).await;
             }
             fs.clunk(&e.state).await;
         });
-        let _ = job.await;
+        // No await comes between this poll and the spawn, so nothing can cancel the job
+        // half done.
+        if futures_util::poll!(&mut job).is_ready() {
+            return;
+        }
+        let _ = tokio::spawn(job).await;
     }
 
     fn too_many(&self, fid: u32) -> FsError {
