@@ -187,7 +187,7 @@ pub async fn run(args: Args) -> CmdResult {
         ours::serve_child().await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let nofile = sys::raise_nofile();
+    let nofile = crate::rlimit::raise_nofile();
     let plan = Plan::for_args(&args);
     let want = |s: Scenario| args.scenarios.is_empty() || args.scenarios.contains(&s);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());

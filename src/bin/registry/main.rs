@@ -6,6 +6,7 @@ mod demo;
 mod key;
 mod query;
 mod register;
+mod rlimit;
 mod serve;
 mod shim;
 mod unregister;

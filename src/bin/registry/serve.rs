@@ -66,31 +66,6 @@ pub struct Args {
 /// Descriptors kept for listeners, key and db files, logs: not given to connections.
 const RESERVED_FDS: u64 = 64;
 
-/// Raises the soft open-file limit to the hard one, as far as the system lets us, and returns
-/// the limit now in force (0 when it cannot be read).
-pub(crate) fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return want.rlim_cur;
-            }
-        }
-    }
-    lim.rlim_cur
-}
-
 /// The connection limit when `--max-connections` is not given: what the open-file limit
 /// `nofile` leaves after [`RESERVED_FDS`], never below the library's default.
 fn default_max_connections(nofile: u64) -> usize {
@@ -101,7 +76,7 @@ fn default_max_connections(nofile: u64) -> usize {
 
 /// Runs `registry serve`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
-    let nofile = raise_nofile();
+    let nofile = crate::rlimit::raise_nofile();
     let limits = Limits {
         max_connections: args
             .max_connections

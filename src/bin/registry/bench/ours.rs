@@ -124,7 +124,7 @@ pub async fn serve_child() -> BenchResult<()> {
     use registries::registry::{Registry as Reg, Server};
     use registries::styx::server::Limits;
     use tokio::io::AsyncReadExt;
-    super::sys::raise_nofile();
+    crate::rlimit::raise_nofile();
     let limits = Limits {
         max_connections: 1 << 20,
         ..Limits::default()

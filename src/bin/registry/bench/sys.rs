@@ -23,31 +23,6 @@ pub async fn settled_rss(pid: u32) -> Option<u64> {
     best
 }
 
-/// Raises this process's open-file limit to its hard limit (children inherit it), so that
-/// 10,000 connections fit. Returns the soft limit now in force.
-pub fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return want.rlim_cur;
-            }
-        }
-    }
-    lim.rlim_cur
-}
-
 /// A loopback TCP port that was free a moment ago (for servers that take a port number, not a
 /// listening socket).
 #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
