@@ -1,10 +1,11 @@
 //! A multiplexed 9P2000 client over any async byte stream.
 //!
-//! One reader task routes replies to pending requests by tag, one writer task batches requests
-//! onto the stream. Requests are futures: dropping one before its reply sends Tflush, and its
-//! tag stays reserved until the Rflush (flush(5)). Connection loss fails every pending request.
+//! The connection's logic (tags, fids, the pending table, flushes) is the pure
+//! [`ClientCore`]; this module is its tokio adapter. One reader task feeds it replies, one
+//! writer task batches the requests it emits onto the stream. Requests are futures: dropping
+//! one before its reply sends Tflush, and its tag stays reserved until the Rflush (flush(5)).
+//! Connection loss fails every pending request.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -14,10 +15,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use super::client_core::Cleanup;
+use super::client_core::{Cancel, ClientCore, Event, RequestId, negotiate, version_request};
 use super::codec::check_size;
 use super::error::{Error, Result};
 use super::fid::Fid;
-use super::msg::{Body, IOHDRSZ, Msg, NOFID, NOTAG, VERSION};
+use super::msg::{Body, IOHDRSZ, Msg, NOFID};
 
 /// The msize we ask for unless told otherwise: Inferno's 8192 + IOHDRSZ.
 pub const DEFAULT_MSIZE: u32 = 8192 + IOHDRSZ;
@@ -37,41 +40,15 @@ impl std::fmt::Debug for Client {
 }
 
 pub(crate) struct Inner {
-    state: Mutex<State>,
+    /// The connection's logic; every change to it happens under this lock, and what it
+    /// queues is sent and delivered before the lock is released (see [`Inner::drain`]).
+    core: Mutex<ClientCore<Waiter>>,
     tx: mpsc::UnboundedSender<Bytes>,
     pub(crate) msize: u32,
 }
 
-struct State {
-    pending: HashMap<u16, Slot>,
-    next_tag: u16,
-    next_fid: u32,
-    free_fids: Vec<u32>,
-    /// Why the connection is gone, once it is.
-    closed: Option<String>,
-}
-
-/// What to undo if a request is abandoned (its future dropped) before its reply.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Cleanup {
-    /// Nothing.
-    None,
-    /// The request (walk, attach) would establish this fid: clunk it if it did.
-    NewFid(u32),
-    /// The request (clunk, remove) ends this fid: clunk it if it never reached the server.
-    EndsFid(u32),
-}
-
-enum Slot {
-    /// A caller awaits the reply.
-    Waiting(oneshot::Sender<Result<Body>>),
-    /// The caller went away and a Tflush is out; the tag is reserved until the Rflush.
-    Abandoned { cleanup: Cleanup, replied: bool },
-    /// A Tflush for `oldtag`.
-    Flush { oldtag: u16 },
-    /// A request nobody waits for (clunk on drop); frees the fid on reply.
-    Background { free_fid: u32 },
-}
+/// Where a request's reply goes.
+type Waiter = oneshot::Sender<Result<Body>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -91,35 +68,14 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let tversion = Msg {
-            tag: NOTAG,
-            body: Body::Tversion {
-                msize,
-                version: VERSION.into(),
-            },
-        };
-        stream.write_all(&tversion.to_bytes()?).await?;
+        stream.write_all(&version_request(msize)?).await?;
         stream.flush().await?;
         let reply = read_frame(&mut stream, msize).await?;
-        let msize = match Msg::decode(reply, msize)?.body {
-            Body::Rversion { msize: m, version } if version == VERSION => m.min(msize),
-            Body::Rversion { version, .. } => return Err(Error::Version(version)),
-            Body::Rerror { ename } => return Err(Error::Remote(ename)),
-            other => return Err(Error::Unexpected(other.name())),
-        };
-        if msize <= IOHDRSZ {
-            return Err(Error::Version(format!("msize {msize}")));
-        }
+        let msize = negotiate(msize, Msg::decode(reply, msize)?.body)?;
         let (rd, wr) = tokio::io::split(stream);
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                pending: HashMap::new(),
-                next_tag: 0,
-                next_fid: 1,
-                free_fids: Vec::new(),
-                closed: None,
-            }),
+            core: Mutex::new(ClientCore::new(msize)),
             tx,
             msize,
         });
@@ -164,7 +120,7 @@ impl Client {
 
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner.state).closed.is_some()
+        lock(&self.inner.core).closed().is_some()
     }
 }
 
@@ -225,64 +181,58 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 impl Inner {
     pub(crate) fn alloc_fid(&self) -> Result<u32> {
-        let mut st = lock(&self.state);
-        if let Some(f) = st.free_fids.pop() {
-            return Ok(f);
-        }
-        if st.next_fid == NOFID {
-            return Err(Error::Io("out of fids".into()));
-        }
-        st.next_fid += 1;
-        Ok(st.next_fid - 1)
+        lock(&self.core).alloc_fid()
     }
 
     pub(crate) fn free_fid(&self, fid: u32) {
-        lock(&self.state).free_fids.push(fid);
+        lock(&self.core).free_fid(fid);
     }
 
-    fn alloc_tag(st: &mut State) -> Result<u16> {
-        for _ in 0..=u16::MAX {
-            let t = st.next_tag;
-            st.next_tag = st.next_tag.wrapping_add(1);
-            if t != NOTAG && !st.pending.contains_key(&t) {
-                return Ok(t);
+    /// Sends what the core queued and hands out its events. Called with the lock held, so
+    /// that requests reach the writer in the core's order, and a reply is in its waiter's
+    /// channel before anyone can try to cancel its request.
+    fn drain(&self, core: &mut ClientCore<Waiter>) {
+        while let Some(bytes) = core.poll_transmit() {
+            if self.tx.send(bytes).is_err() {
+                let why = "connection closed".to_string();
+                for w in core.connection_lost(why.clone()) {
+                    let _ = w.send(Err(Error::Disconnected(why.clone())));
+                }
             }
         }
-        Err(Error::NoTags)
-    }
-
-    /// Allocates a tag, registers `slot` under it and queues the request.
-    fn start(&self, st: &mut State, body: Body, slot: Slot) -> Result<u16> {
-        if let Some(why) = &st.closed {
-            return Err(Error::Disconnected(why.clone()));
+        while let Some(ev) = core.poll_event() {
+            match ev {
+                Event::Reply { waiter, result } => {
+                    // The receiver cancels under this lock before going away, so it is here.
+                    let _ = waiter.send(result);
+                }
+                Event::TagFreed(_) => {}
+                Event::UnknownTag(tag) => {
+                    tracing::debug!("styx client: reply with unknown tag {tag}");
+                }
+            }
         }
-        let tag = Inner::alloc_tag(st)?;
-        let bytes = Msg { tag, body }.to_bytes()?;
-        if bytes.len() > self.msize as usize {
-            return Err(Error::TooBig(bytes.len()));
-        }
-        st.pending.insert(tag, slot);
-        if self.tx.send(bytes).is_err() {
-            st.pending.remove(&tag);
-            return Err(Error::Disconnected("connection closed".into()));
-        }
-        Ok(tag)
     }
 
     pub(crate) fn rpc(self: &Arc<Self>, body: Body, cleanup: Cleanup) -> Pending {
         let (tx, rx) = oneshot::channel();
-        let started = self.start(&mut lock(&self.state), body, Slot::Waiting(tx));
+        let started = {
+            let mut core = lock(&self.core);
+            let r = core.start_request(body, tx);
+            self.drain(&mut core);
+            r
+        };
         match started {
-            Ok(tag) => Pending {
+            Ok(id) => Pending {
                 inner: self.clone(),
-                tag,
+                id: Some(id),
                 rx: Some(rx),
                 cleanup,
                 error: None,
             },
             Err(e) => Pending {
                 inner: self.clone(),
-                tag: 0,
+                id: None,
                 rx: None,
                 cleanup,
                 error: Some(e),
@@ -292,113 +242,34 @@ impl Inner {
 
     /// Clunks `fid` without waiting; the fid number is reused only after the Rclunk.
     pub(crate) fn clunk_background(&self, fid: u32) {
-        let mut st = lock(&self.state);
-        let _ = self.start(
-            &mut st,
-            Body::Tclunk { fid },
-            Slot::Background { free_fid: fid },
-        );
+        let mut core = lock(&self.core);
+        core.clunk_background(fid);
+        self.drain(&mut core);
     }
 
     fn deliver(&self, msg: Msg) {
-        let mut st = lock(&self.state);
-        let Some(slot) = st.pending.remove(&msg.tag) else {
-            tracing::debug!("styx client: reply with unknown tag {}", msg.tag);
-            return;
-        };
-        match slot {
-            Slot::Waiting(tx) => {
-                let r = match msg.body {
-                    Body::Rerror { ename } => Err(Error::Remote(ename)),
-                    b => Ok(b),
-                };
-                let _ = tx.send(r);
-            }
-            Slot::Abandoned { cleanup, .. } => {
-                // The reply beat the Rflush: the request took effect; the tag stays reserved.
-                st.pending.insert(
-                    msg.tag,
-                    Slot::Abandoned {
-                        cleanup: Cleanup::None,
-                        replied: true,
-                    },
-                );
-                let ok = !matches!(msg.body, Body::Rerror { .. });
-                self.after_reply(&mut st, cleanup, ok);
-            }
-            Slot::Flush { oldtag } => {
-                if let Some(Slot::Abandoned {
-                    cleanup,
-                    replied: false,
-                }) = st.pending.remove(&oldtag)
-                {
-                    self.never_done(&mut st, cleanup);
-                }
-            }
-            Slot::Background { free_fid } => st.free_fids.push(free_fid),
-        }
+        let mut core = lock(&self.core);
+        core.handle_incoming(msg);
+        self.drain(&mut core);
     }
 
-    /// An abandoned request was answered (`ok`: not Rerror): undo what it did.
-    fn after_reply(&self, st: &mut State, cleanup: Cleanup, ok: bool) {
-        match cleanup {
-            Cleanup::None => {}
-            Cleanup::NewFid(fid) if ok => {
-                let _ = self.start(st, Body::Tclunk { fid }, Slot::Background { free_fid: fid });
-            }
-            Cleanup::NewFid(fid) | Cleanup::EndsFid(fid) => st.free_fids.push(fid),
-        }
-    }
-
-    /// An abandoned request was flushed before the server acted on it.
-    fn never_done(&self, st: &mut State, cleanup: Cleanup) {
-        match cleanup {
-            Cleanup::None => {}
-            Cleanup::NewFid(fid) => st.free_fids.push(fid),
-            Cleanup::EndsFid(fid) => {
-                let _ = self.start(st, Body::Tclunk { fid }, Slot::Background { free_fid: fid });
+    fn abandon(&self, id: RequestId, cleanup: Cleanup, rx: &mut oneshot::Receiver<Result<Body>>) {
+        let mut core = lock(&self.core);
+        if core.cancel(id, cleanup) == Cancel::NotOutstanding {
+            // The reply arrived but nobody read it.
+            if let Ok(r) = rx.try_recv() {
+                core.reply_unread(cleanup, r.is_ok());
             }
         }
-    }
-
-    fn abandon(&self, tag: u16, cleanup: Cleanup, rx: &mut oneshot::Receiver<Result<Body>>) {
-        let mut st = lock(&self.state);
-        if matches!(st.pending.get(&tag), Some(Slot::Waiting(_))) {
-            st.pending.insert(
-                tag,
-                Slot::Abandoned {
-                    cleanup,
-                    replied: false,
-                },
-            );
-            if self
-                .start(
-                    &mut st,
-                    Body::Tflush { oldtag: tag },
-                    Slot::Flush { oldtag: tag },
-                )
-                .is_err()
-            {
-                // No flush possible (no tags, closed): free nothing, keep the tag reserved.
-                tracing::debug!("styx client: could not flush tag {tag}");
-            }
-            return;
-        }
-        // The reply arrived but nobody read it.
-        if let Ok(r) = rx.try_recv() {
-            self.after_reply(&mut st, cleanup, r.is_ok());
-        }
+        self.drain(&mut core);
     }
 
     fn fail_all(&self, why: String) {
-        let mut st = lock(&self.state);
-        if st.closed.is_none() {
-            st.closed = Some(why.clone());
-        }
-        for (_, slot) in st.pending.drain() {
-            if let Slot::Waiting(tx) = slot {
-                let _ = tx.send(Err(Error::Disconnected(why.clone())));
-            }
+        let mut core = lock(&self.core);
+        let waiters = core.connection_lost(why);
+        let why = core.closed().unwrap_or("connection closed").to_string();
+        for w in waiters {
+            let _ = w.send(Err(Error::Disconnected(why.clone())));
         }
     }
 }
@@ -406,7 +277,8 @@ impl Inner {
 /// A request in flight; dropping it before it completes flushes it.
 pub(crate) struct Pending {
     inner: Arc<Inner>,
-    tag: u16,
+    /// None if the request never started (then `error` says why).
+    id: Option<RequestId>,
     rx: Option<oneshot::Receiver<Result<Body>>>,
     cleanup: Cleanup,
     error: Option<Error>,
@@ -427,10 +299,10 @@ impl Future for Pending {
             Poll::Ready(r) => {
                 self.rx = None;
                 let why = || {
-                    lock(&self.inner.state)
-                        .closed
-                        .clone()
-                        .unwrap_or_else(|| "connection closed".into())
+                    lock(&self.inner.core)
+                        .closed()
+                        .unwrap_or("connection closed")
+                        .to_string()
                 };
                 Poll::Ready(r.unwrap_or_else(|_| Err(Error::Disconnected(why()))))
             }
@@ -440,8 +312,8 @@ impl Future for Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(mut rx) = self.rx.take() {
-            self.inner.abandon(self.tag, self.cleanup, &mut rx);
+        if let (Some(mut rx), Some(id)) = (self.rx.take(), self.id) {
+            self.inner.abandon(id, self.cleanup, &mut rx);
         }
     }
 }

@@ -3,9 +3,10 @@
 use bytes::Bytes;
 
 use super::client::{Cleanup, Client};
+use super::client_core::io_size;
 use super::codec::decode_dir;
 use super::error::{Error, Result};
-use super::msg::{Body, IOHDRSZ, MAXWELEM, Qid, Stat};
+use super::msg::{Body, MAXWELEM, Qid, Stat};
 
 /// One fid on a [`Client`]'s connection. Dropping it clunks it in the background; use
 /// [`Fid::clunk`] to wait for the Rclunk. Several tasks may read and write through `&Fid`
@@ -60,12 +61,7 @@ impl Fid {
 
     /// Largest data of one read or write: the iounit, at most msize − IOHDRSZ.
     pub fn io_size(&self) -> u32 {
-        let max = self.client.inner.msize.saturating_sub(IOHDRSZ);
-        if self.iounit == 0 {
-            max
-        } else {
-            self.iounit.min(max)
-        }
+        io_size(self.client.inner.msize, self.iounit)
     }
 
     async fn walk_once(&self, from: u32, to: u32, names: &[String]) -> Result<Vec<Qid>> {

@@ -1,8 +1,9 @@
 //! 9P2000 (Inferno's Styx): a byte-exact codec, a multiplexed client with real fids, and a
 //! server framework.
 //!
-//! The codec ([`msg`], [`codec`]) is pure: no sockets, no clocks. The [`Client`] and
-//! [`server`] are thin tokio adapters around it.
+//! The codec ([`msg`], [`codec`]) and the client's connection logic ([`client_core`]) are
+//! pure: no sockets, no clocks. The [`Client`] and [`server`] are thin tokio adapters around
+//! them.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), registries::styx::Error> {
@@ -17,6 +18,7 @@
 //! ```
 
 mod client;
+pub mod client_core;
 pub mod codec;
 mod error;
 mod fid;
@@ -24,6 +26,7 @@ pub mod msg;
 pub mod server;
 
 pub use client::{Client, DEFAULT_MSIZE};
+pub use client_core::ClientCore;
 pub use codec::{DecodeError, EncodeError};
 pub use error::{Error, Result};
 pub use fid::Fid;
