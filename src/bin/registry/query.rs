@@ -11,6 +11,18 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Command-line words as attribute/value pairs; an odd count is refused with Inferno's
+/// diagnostic.
+pub fn arg_pairs(words: &[String]) -> Result<Vec<(&str, &str)>, &'static str> {
+    if !words.len().is_multiple_of(2) {
+        return Err("odd attribute/value pairs");
+    }
+    Ok(words
+        .chunks_exact(2)
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect())
+}
+
 /// Where the registry is, and how to authenticate to it: the options shared by the client
 /// subcommands.
 #[derive(clap::Args)]

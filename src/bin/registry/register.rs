@@ -30,14 +30,7 @@ pub struct Args {
 
 /// Runs `registry register`.
 pub async fn run(args: Args) -> CmdResult {
-    if !args.pairs.len().is_multiple_of(2) {
-        return Err("odd attribute/value pairs".into());
-    }
-    let attrs: Attributes = args
-        .pairs
-        .chunks_exact(2)
-        .map(|p| (p[0].clone(), p[1].clone()))
-        .collect();
+    let attrs = Attributes::new(crate::query::arg_pairs(&args.pairs)?);
     let mut stop = Stop::install()?;
     let registering = async {
         let reg = args.reg.open().await?;

@@ -34,14 +34,7 @@ pub struct Args {
 
 /// Runs `registry watch`.
 pub async fn run(args: Args) -> CmdResult {
-    if !args.pairs.len().is_multiple_of(2) {
-        return Err("odd attribute/value pairs".into());
-    }
-    let filter: Vec<(&str, &str)> = args
-        .pairs
-        .chunks_exact(2)
-        .map(|p| (p[0].as_str(), p[1].as_str()))
-        .collect();
+    let filter = crate::query::arg_pairs(&args.pairs)?;
     let mut stop = crate::register::Stop::install()?;
     let starting = async {
         let reg = args.reg.open().await?;
