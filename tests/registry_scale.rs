@@ -45,25 +45,26 @@ async fn rpc(s: &mut TcpStream, tag: u16, body: Body) -> Body {
     recv(s).await.body
 }
 
-/// A connection with `n` event fids, each with a read held.
-async fn watcher_conn(addr: String, n: usize) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    rpc(
-        &mut s,
-        NOTAG,
-        Body::Tversion {
-            msize: 8216,
-            version: "9P2000".into(),
-        },
-    )
-    .await;
+/// Tversion, then Tattach of fid 1 as `user`.
+async fn handshake(s: &mut TcpStream, user: &str) {
+    let version = Body::Tversion {
+        msize: 8216,
+        version: "9P2000".into(),
+    };
+    rpc(s, NOTAG, version).await;
     let attach = Body::Tattach {
         fid: 1,
         afid: NOFID,
-        uname: "w".into(),
+        uname: user.into(),
         aname: String::new(),
     };
-    rpc(&mut s, 1, attach).await;
+    rpc(s, 1, attach).await;
+}
+
+/// A connection with `n` event fids, each with a read held.
+async fn watcher_conn(addr: String, n: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    handshake(&mut s, "w").await;
     for i in 0..n as u32 {
         let fid = 10 + i;
         let walk = Body::Twalk {
@@ -115,22 +116,7 @@ async fn thousands_of_event_watchers() {
     let held = rss_kib();
     let t0 = Instant::now();
     let mut r = TcpStream::connect(&addr).await.unwrap();
-    rpc(
-        &mut r,
-        NOTAG,
-        Body::Tversion {
-            msize: 8216,
-            version: "9P2000".into(),
-        },
-    )
-    .await;
-    let attach = Body::Tattach {
-        fid: 1,
-        afid: NOFID,
-        uname: "r".into(),
-        aname: String::new(),
-    };
-    rpc(&mut r, 1, attach).await;
+    handshake(&mut r, "r").await;
     rpc(
         &mut r,
         1,

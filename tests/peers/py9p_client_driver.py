@@ -8,32 +8,15 @@ Prints one line per check and exits non-zero on the first failure.
 import socket
 import sys
 
+import checks
 import py9p
+from checks import check, expect_error
 from py9p import (
-    Client, RemoteError, Tattach, Tclunk, Tflush, Topen, Tread, Tversion, Twalk,
+    Client, Tattach, Tclunk, Tflush, Topen, Tread, Tversion, Twalk,
     Rflush, Rclunk, Rversion, Rattach, Rwalk, Ropen, read_message, write_message,
 )
 
 PORT = int(sys.argv[1])
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAIL:", what, flush=True)
-        sys.exit(1)
-    checks += 1
-    print("ok:", what, flush=True)
-
-
-def expect_error(fn, text, what):
-    try:
-        fn()
-    except RemoteError as e:
-        check(str(e) == text, f"{what}: got {str(e)!r}, want {text!r}")
-        return
-    check(False, f"{what}: no error")
 
 
 def dont_touch_stat(name):
@@ -159,4 +142,4 @@ write_message(s, Tflush(oldtag=77, tag=7))
 m = read_message(s)
 check(isinstance(m, Rflush) and m.tag == 7, "flush of an unknown tag")
 s.close()
-print(f"driver done: {checks} checks")
+print(f"driver done: {checks.count} checks")

@@ -9,32 +9,15 @@ on the first failure.
 import socket
 import sys
 
+import checks
 import py9p
+from checks import check, expect_error
 from py9p import (
-    Client, RemoteError, Tattach, Tflush, Topen, Tread, Twalk, Twrite, Tversion,
+    Client, Tattach, Tflush, Topen, Tread, Twalk, Twrite, Tversion,
     Rattach, Rerror, Rflush, Ropen, Rread, Rversion, Rwalk, Rwrite, read_message, write_message,
 )
 
 PORT = int(sys.argv[1])
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAIL:", what, flush=True)
-        sys.exit(1)
-    checks += 1
-    print("ok:", what, flush=True)
-
-
-def expect_error(fn, text, what):
-    try:
-        fn()
-    except RemoteError as e:
-        check(str(e) == text, f"{what}: got {str(e)!r}, want {text!r}")
-        return
-    check(False, f"{what}: no error")
 
 
 def read_all(c, fid):
@@ -117,4 +100,4 @@ write_message(s, Tread(fid=2, offset=0, count=100, tag=8))
 m = read_message(s)
 check(isinstance(m, Rread) and m.tag == 8 and m.data == b"00000005\n", f"event after flush: {m}")
 s.close()
-print(f"driver done: {checks} checks")
+print(f"driver done: {checks.count} checks")
