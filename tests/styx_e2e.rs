@@ -424,3 +424,82 @@ async fn works_over_a_unix_socket() {
     f.open(OREAD).await.unwrap();
     assert_eq!(f.read_all().await.unwrap(), b"hello, world\n");
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_replies_is_cut_off() {
+    use registries::styx::Msg;
+    let limits = Limits {
+        message_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let (fs, addr) = start(limits).await;
+    fs.add(0, "big", 0o444, &[7u8; 8192]);
+    let mut out = bytes::BytesMut::new();
+    let mut put = |tag: u16, body: Body| Msg { tag, body }.encode(&mut out).unwrap();
+    put(
+        0xffff,
+        Body::Tversion {
+            msize: 8216,
+            version: "9P2000".into(),
+        },
+    );
+    put(
+        1,
+        Body::Tattach {
+            fid: 1,
+            afid: NOFID,
+            uname: "u".into(),
+            aname: String::new(),
+        },
+    );
+    put(
+        2,
+        Body::Twalk {
+            fid: 1,
+            newfid: 2,
+            wnames: vec!["big".into()],
+        },
+    );
+    put(
+        3,
+        Body::Topen {
+            fid: 2,
+            mode: OREAD,
+        },
+    );
+    // Far more 8 KiB replies than the socket buffers hold.
+    for tag in 10..4010 {
+        put(
+            tag,
+            Body::Tread {
+                fid: 2,
+                offset: 0,
+                count: 8192,
+            },
+        );
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let s = socket.connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    // The server stops reading while its replies pile up, so this write may never finish.
+    // Our side stays open all along: an EOF would end the connection for another reason.
+    tokio::spawn(async move {
+        let _ = wr.write_all(&out).await;
+        std::future::pending::<()>().await;
+        drop(wr);
+    });
+    // Read nothing for a while: far longer than the server's patience.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(LONG, async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the server kept a peer that did not read");
+}

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 /// Limits enforced by [`super::serve`] and [`super::serve_connection`].
 ///
-/// Memory per connection is bounded by about `msize × (3 × max_outstanding + 3)` for messages
-/// plus the fid table (`max_fids` states).
+/// Memory per connection is bounded by about `msize × 2 × max_outstanding` for requests
+/// (running and queued), 256 KiB plus one reply of replies not yet taken by the peer, and the
+/// fid table (`max_fids` states).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest message we accept or send; the negotiated msize is min(client's, this).
@@ -21,7 +22,9 @@ pub struct Limits {
     /// A connection with no request outstanding that sends nothing for this long is closed.
     /// `None`: never.
     pub idle_timeout: Option<Duration>,
-    /// Once the first byte of a message has arrived, the rest must arrive within this.
+    /// Once the first byte of a message has arrived, the rest must arrive within this; and a
+    /// peer that takes none of our queued replies for this long is cut off (it would otherwise
+    /// hold its requests' memory for ever).
     pub message_timeout: Duration,
 }
 

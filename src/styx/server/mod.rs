@@ -7,6 +7,12 @@
 //! run concurrently: a read may block as long as it likes (the registry's `event` file), and is
 //! cancelled by dropping its future when the client flushes it or the connection ends.
 //!
+//! The protocol logic of a connection (tags, flush, version, limits) is a pure state machine
+//! without I/O, `core::ServerCore`; one tokio task per connection drives it, and polls the
+//! connection's waiting requests itself rather than giving each a task (see `tasks`). So the
+//! futures of one connection run interleaved on that task, not in parallel: a file system
+//! with heavy CPU work per request should hand it to `spawn_blocking` or a task of its own.
+//!
 //! Every fid that leaves the table (Tclunk, Tremove, the end of the connection, a new
 //! Tversion) gets exactly one call of [`FileSystem::clunk`]. States that never became a fid
 //! (the intermediate steps of a walk, a partial walk's result) are dropped without one.
@@ -53,10 +59,12 @@
 //! ```
 
 mod conn;
+mod core;
 mod dir;
 mod error;
 mod limits;
 mod ops;
+mod tasks;
 
 use std::future::Future;
 
