@@ -7,6 +7,7 @@ use crate::CmdResult;
 use registries::auth::AuthInfo;
 use registries::client::Registry;
 use registries::dial::DEFAULT_REGISTRY;
+use registries::manager::Connector;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ pub fn arg_pairs(words: &[String]) -> Result<Vec<(&str, &str)>, &'static str> {
 
 /// Where the registry is, and how to authenticate to it: the options shared by the client
 /// subcommands.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct RegistryOpt {
     /// The registry: an Inferno dial string (tcp!host!port, net!host!registry, unix!/path), or a
     /// directory where the operating system has mounted one. `$registry` is read from the
@@ -65,6 +66,17 @@ impl RegistryOpt {
         let info = read_key(keyfile)?;
         let alg = self.alg.as_deref().unwrap_or("none");
         Registry::connect_with_key(&self.addr, &info, alg).await
+    }
+
+    /// Makes connections as [`RegistryOpt::open`] does, again and again, for a
+    /// [`Manager`](registries::manager::Manager) that reconnects (the key file is read anew
+    /// each time).
+    pub fn connector(&self) -> Connector {
+        let opt = self.clone();
+        Connector::from_fn(move || {
+            let opt = opt.clone();
+            async move { opt.open().await }
+        })
     }
 }
 

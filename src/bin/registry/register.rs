@@ -1,20 +1,35 @@
-//! `registry register`: Register a service until interrupted.
+//! `registry register`: Register a service until interrupted, registering it again whenever the
+//! registry comes back after a restart or a lost connection.
 
 use crate::CmdResult;
 use crate::query::RegistryOpt;
-use registries::client::Attributes;
+use futures_util::StreamExt;
+use registries::client::{self, Attributes, Registry};
+use registries::manager::{Connector, Manager, ServiceHandle};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Register a service until interrupted.
 ///
 /// Registers NAME with the attribute/value pairs, says so on standard error, and holds the
 /// registration until SIGINT or SIGTERM; then it closes the registration, which removes the service
-/// unless `--persist` was given, and exits 0.
+/// unless `--persist` was given, and exits 0. If the first registration fails (the registry
+/// cannot be reached, or refuses, e.g. `duplicate service name`), it exits 1 with the reason.
+///
+/// If the connection to the registry is lost later (the registry restarted, the network failed),
+/// it says `registry: lost registry: WHY; re-registering`, keeps trying to reconnect with a
+/// growing delay (at most a second apart), registers the service again as soon as the registry
+/// answers, and says `registry: registered NAME again`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
   registry register tcp!myhost!7001 proto styx description 'my files'
-  registry register -m tcp!reghost!6675 --persist tcp!myhost!80 proto http")]
+  registry register -m tcp!reghost!6675 --persist tcp!myhost!80 proto http
+  registry register -m tcp!reghost!6675 -k alice.keyfile tcp!myhost!7001 proto styx
+                            stays registered across restarts of the registry")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
@@ -32,11 +47,14 @@ pub struct Args {
 pub async fn run(args: Args) -> CmdResult {
     let attrs = Attributes::new(crate::query::arg_pairs(&args.pairs)?);
     let mut stop = Stop::install()?;
+    // The first registration is made directly, so that a refusal is reported and ends the
+    // command, as a one-shot registration would (the manager would quietly retry it).
     let registering = async {
         let reg = args.reg.open().await?;
-        reg.register(&args.name, &attrs, args.persist).await
+        let held = reg.register(&args.name, &attrs, args.persist).await?;
+        Ok::<_, client::Error>((reg, held))
     };
-    let registered = tokio::select! {
+    let (reg, registered) = tokio::select! {
         r = registering => r?,
         r = stop.wait() => { r?; return Err("interrupted".into()); }
     };
@@ -44,9 +62,135 @@ pub async fn run(args: Args) -> CmdResult {
         "registry: registered {}; interrupt to unregister",
         args.name
     );
-    stop.wait().await?;
-    registered.close().await?;
+    let why = tokio::select! {
+        r = stop.wait() => {
+            r?;
+            registered.close().await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        why = lost(&reg) => why,
+    };
+    // The connection is gone, and the registration with it.
+    drop(registered);
+    drop(reg);
+    eprintln!("registry: lost registry: {why}; re-registering");
+
+    // From now on the manager keeps the service registered; this task only reports what happens.
+    let (tx, conns) = mpsc::unbounded_channel();
+    let mgr = Manager::new(watched(args.reg.connector(), tx));
+    let mut kept = attrs.clone();
+    if args.persist {
+        // What `register(.., persist = true)` appends; the manager registers without it.
+        kept.set("persist", "1");
+    }
+    let svc = mgr.register(args.name.clone(), kept);
+    let result = report(&args.name, &svc, conns, &mut stop).await;
+    // Unregister (unless persistent) before stopping the manager, and wait until the registry
+    // has been told.
+    let closed = svc.close().await;
+    mgr.shutdown().await;
+    result?;
+    closed?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often to check a registry without an `event` file (as the manager does).
+const POLL: Duration = Duration::from_secs(1);
+
+/// What the connections the manager makes are doing; they are numbered from 1 in the order
+/// they were made.
+#[derive(Debug)]
+enum Conn {
+    /// This connection is up.
+    Up(u64),
+    /// This connection is lost, for this reason.
+    Lost(u64, String),
+}
+
+/// `connector`, telling `tx` about every connection it makes and about the loss of each: the
+/// manager notices the same broken connection and reconnects, but does not say why.
+fn watched(connector: Connector, tx: mpsc::UnboundedSender<Conn>) -> Connector {
+    let made = Arc::new(AtomicU64::new(0));
+    Connector::from_fn(move || {
+        let (connector, tx, made) = (connector.clone(), tx.clone(), made.clone());
+        async move {
+            let reg = connector.connect().await?;
+            let n = made.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = tx.send(Conn::Up(n));
+            let watched = reg.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    why = lost(&watched) => { let _ = tx.send(Conn::Lost(n, why)); }
+                    // Nobody is listening any more (the command is ending): let go of it.
+                    _ = tx.closed() => {}
+                }
+            });
+            Ok(reg)
+        }
+    })
+}
+
+/// Says on standard error when the registration is lost and when it is made again, until
+/// SIGINT or SIGTERM.
+async fn report(
+    name: &str,
+    svc: &ServiceHandle,
+    mut conns: mpsc::UnboundedReceiver<Conn>,
+    stop: &mut Stop,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The newest connection made, the newest one lost, whether the service is registered and
+    // on which connection (at least).
+    let (mut newest, mut lost_upto, mut registered, mut on) = (0, 0, false, 0);
+    loop {
+        // Until a connection newer than every lost one is up, the handle may still say
+        // "registered" about a lost connection: the manager has not noticed yet.
+        let may_register = !registered && newest > lost_upto;
+        tokio::select! {
+            biased;
+            r = stop.wait() => return Ok(r?),
+            c = conns.recv() => match c {
+                Some(Conn::Up(n)) => newest = newest.max(n),
+                Some(Conn::Lost(n, why)) => {
+                    lost_upto = lost_upto.max(n);
+                    if registered && n >= on {
+                        registered = false;
+                        eprintln!("registry: lost registry: {why}; re-registering");
+                    } else {
+                        tracing::debug!("register: lost connection {n}: {why}");
+                    }
+                }
+                None => return Err("registry manager has stopped".into()),
+            },
+            r = svc.wait_registered(), if may_register => {
+                r?;
+                registered = true;
+                on = newest;
+                eprintln!("registry: registered {name} again");
+            }
+        }
+    }
+}
+
+/// Waits until the connection `reg` is lost, and says why.
+async fn lost(reg: &Registry) -> String {
+    match reg.events().await {
+        Ok(mut events) => loop {
+            match events.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return e.to_string(),
+                None => return "connection closed".to_string(),
+            }
+        },
+        // A registry without `event` (Inferno's older ones): ask it now and then instead.
+        Err(client::Error::NoEvents(_)) => loop {
+            tokio::time::sleep(POLL).await;
+            if let Err(e @ (client::Error::Io(_) | client::Error::Mount(_))) = reg.services().await
+            {
+                return e.to_string();
+            }
+        },
+        Err(e) => e.to_string(),
+    }
 }
 
 /// SIGINT and SIGTERM, caught from the moment this is made (so that a signal sent as soon as
