@@ -6,6 +6,7 @@
 //! inside quotes closes and reopens them.
 
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads newline-ended records from a stream, keeping at most `limit` bytes of one record.
@@ -19,6 +20,8 @@ pub struct RecordReader<R> {
     in_quote: bool,
     limit: usize,
     eof: bool,
+    /// How long one read of the stream may wait for a byte; `None`: for ever.
+    idle_timeout: Option<Duration>,
 }
 
 impl<R: AsyncRead + Unpin> RecordReader<R> {
@@ -31,7 +34,16 @@ impl<R: AsyncRead + Unpin> RecordReader<R> {
             in_quote: false,
             limit,
             eof: false,
+            idle_timeout: None,
         }
+    }
+
+    /// Fails a [`RecordReader::next_record`] with [`io::ErrorKind::TimedOut`] when the stream
+    /// sends nothing for `timeout` (each byte that arrives starts the wait again); `None`: wait
+    /// for ever.
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> RecordReader<R> {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// The next record without its newline; a final record without a newline is returned as it
@@ -61,7 +73,11 @@ impl<R: AsyncRead + Unpin> RecordReader<R> {
                 return Ok(Some(std::mem::take(&mut self.buf)));
             }
             let mut chunk = [0u8; 4096];
-            let n = self.inner.read(&mut chunk).await?;
+            let read = self.inner.read(&mut chunk);
+            let n = match self.idle_timeout {
+                Some(t) => tokio::time::timeout(t, read).await.map_err(|_| idle(t))??,
+                None => read.await?,
+            };
             if n == 0 {
                 self.eof = true;
             } else {
@@ -103,6 +119,14 @@ fn too_long(limit: usize) -> io::Error {
     )
 }
 
+/// The error for a stream that sent nothing for `timeout`.
+fn idle(timeout: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("nothing received for {timeout:?}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +147,18 @@ mod tests {
             .unwrap();
         let want: Vec<&[u8]> = vec![b"a b", b"'x\ny' z", b"", b"it''s 'it''s\n'", b"last"];
         assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn idle_stream_times_out_and_a_busy_one_does_not() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut r =
+            RecordReader::new(server, 100).with_idle_timeout(Some(Duration::from_millis(50)));
+        let e = r.next_record().await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        use tokio::io::AsyncWriteExt;
+        client.write_all(b"a b\n").await.unwrap();
+        assert_eq!(r.next_record().await.unwrap(), Some(b"a b".to_vec()));
     }
 
     #[tokio::test]

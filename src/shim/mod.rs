@@ -5,15 +5,17 @@
 //!   every later line `attr val ...` updates it, and closing the connection unregisters it. A
 //!   registration that fails, or a lost registry connection, closes the connection.
 //! * **find** (6702): one query line `[attr val]...` (empty: every service); the reply is the
-//!   matching service lines, then the server closes.
+//!   matching service lines, then the server closes. A connection that sends nothing for
+//!   [`ShimLimits::find_idle_timeout`] (5 minutes) before its query is complete is closed.
 //! * **event** (6703): `READY\n` once the registry's `event` file is open (so no later change is
 //!   missed), then one `%8.8d\n` line per coalesced change; the client closes to stop.
 //!
 //! [`server`] serves the ports on top of the registries(2) client API ([`crate::client::Registry`]),
 //! so the same code fronts an in-process registry ([`Upstream::Local`], used by `registry serve`)
 //! and a remote one over 9P ([`Upstream::Remote`], `registry shim --registry ADDR`, the role of
-//! Inferno's `listen` script). The client side is
-//! [`Registry::connect_shim`](crate::client::Registry::connect_shim).
+//! Inferno's `listen` script). At most [`ShimLimits::max_connections`] (1,024) connections are
+//! served at once, over the three ports; further ones wait in the listen backlog. The client
+//! side is [`Registry::connect_shim`](crate::client::Registry::connect_shim).
 //!
 //! # Example
 //!
@@ -28,11 +30,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod limits;
 pub mod lines;
 pub mod server;
 pub mod upstream;
 
-pub use server::{RunningShim, ShimAddrs, ShimError, serve_beside, start, start_as};
+pub use limits::ShimLimits;
+pub use server::{
+    RunningShim, ShimAddrs, ShimConfig, ShimError, serve_beside, serve_beside_with, start,
+    start_as, start_with,
+};
 pub use upstream::Upstream;
 
 use std::fmt;

@@ -1,5 +1,6 @@
 //! The shim server: the three ports' listeners and the protocol on each connection.
 
+use super::limits::ShimLimits;
 use super::lines::RecordReader;
 use super::upstream::{Pool, Upstream};
 use super::{MAX_LINE, READY, ShimPorts};
@@ -12,9 +13,10 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// Why the shim cannot start.
@@ -92,8 +94,19 @@ impl RunningShim {
     }
 }
 
+/// How a shim runs, beyond where it listens: whom it attaches to the registry as, and its
+/// limits.
+#[derive(Debug, Clone, Default)]
+pub struct ShimConfig {
+    /// The user to attach to the registry as, the owner of the shim's registrations; `None`:
+    /// `$USER`.
+    pub user: Option<String>,
+    /// Connection cap and idle timeout.
+    pub limits: ShimLimits,
+}
+
 /// Starts the shim on `host` (a name or address; `*` is every address) and `ports`, in front of
-/// `upstream`, attaching to it as `$USER`.
+/// `upstream`, attaching to it as `$USER`, with the default [`ShimLimits`].
 pub async fn start(
     upstream: Upstream,
     host: &str,
@@ -109,7 +122,21 @@ pub async fn start_as(
     ports: ShimPorts,
     user: Option<String>,
 ) -> Result<RunningShim, ShimError> {
-    let pool = Arc::new(Pool::new(upstream, user));
+    let config = ShimConfig {
+        user,
+        ..ShimConfig::default()
+    };
+    start_with(upstream, host, ports, config).await
+}
+
+/// As [`start`], with another user or other limits.
+pub async fn start_with(
+    upstream: Upstream,
+    host: &str,
+    ports: ShimPorts,
+    config: ShimConfig,
+) -> Result<RunningShim, ShimError> {
+    let pool = Arc::new(Pool::new(upstream, config.user));
     let new = bind(host, ports.new).await?;
     let find = bind(host, ports.find).await?;
     let event = bind(host, ports.event).await?;
@@ -126,20 +153,29 @@ pub async fn start_as(
     };
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(accept_loop(new, Port::New, pool.clone(), stop_rx.clone()));
-    tasks.spawn(accept_loop(find, Port::Find, pool.clone(), stop_rx.clone()));
-    tasks.spawn(accept_loop(event, Port::Event, pool, stop_rx));
+    let listeners = Listeners { new, find, event };
+    tasks.spawn(accept_loop(listeners, pool, config.limits, stop_rx));
     Ok(RunningShim { addrs, stop, tasks })
 }
 
 /// The shim of `registry serve`: in front of `running`'s registry, on the host of its first
 /// listener (`asked` is that listener as given on the command line; 127.0.0.1 when it is a Unix
 /// socket). Unless `ports` is given the ports are 6701/6702/6703, or ephemeral when `asked` had
-/// port 0 or is a Unix socket, so that tests never collide.
+/// port 0 or is a Unix socket, so that tests never collide. Default [`ShimLimits`].
 pub async fn serve_beside(
     running: &RunningServer,
     asked: Option<&Addr>,
     ports: Option<ShimPorts>,
+) -> Result<RunningShim, ShimError> {
+    serve_beside_with(running, asked, ports, ShimLimits::default()).await
+}
+
+/// As [`serve_beside`], with other limits.
+pub async fn serve_beside_with(
+    running: &RunningServer,
+    asked: Option<&Addr>,
+    ports: Option<ShimPorts>,
+    limits: ShimLimits,
 ) -> Result<RunningShim, ShimError> {
     let host = match running.local_addrs().first() {
         Some(Addr::Tcp { host, .. }) => host.clone(),
@@ -151,7 +187,14 @@ pub async fn serve_beside(
         // A Unix socket says nothing about TCP ports: do not take the well-known ones.
         Some(Addr::Unix(_)) => ShimPorts::EPHEMERAL,
     });
-    start(Upstream::Local(running.registry().clone()), &host, ports).await
+    let config = ShimConfig { user: None, limits };
+    start_with(
+        Upstream::Local(running.registry().clone()),
+        &host,
+        ports,
+        config,
+    )
+    .await
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, ShimError> {
@@ -175,35 +218,59 @@ enum Port {
     Event,
 }
 
+/// The shim's three listening sockets.
+struct Listeners {
+    new: TcpListener,
+    find: TcpListener,
+    event: TcpListener,
+}
+
+/// Accepts on the three ports from one loop, so that one count of free slots covers them all:
+/// a slot is taken before accepting, as the 9P server does, so that a connection beyond the
+/// cap waits in its port's backlog rather than in this process.
 async fn accept_loop(
-    listener: TcpListener,
-    port: Port,
+    l: Listeners,
     pool: Arc<Pool>,
+    limits: ShimLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut conns = JoinSet::new();
     loop {
         while conns.try_join_next().is_some() {}
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => None,
-            a = listener.accept() => Some(a),
+        let slot = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
         };
-        let (stream, _) = match accepted {
-            None => break,
-            Some(Ok(a)) => a,
-            Some(Err(e)) => {
+        // Each accept is cancel-safe: the ports that lose the race keep their connections
+        // queued.
+        let (port, accepted) = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            a = l.new.accept() => (Port::New, a),
+            a = l.find.accept() => (Port::Find, a),
+            a = l.event.accept() => (Port::Event, a),
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
                 // Out of descriptors and the like: wait instead of spinning.
                 tracing::warn!("shim: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let pool = pool.clone();
+        let find_idle = limits.find_idle_timeout;
         conns.spawn(async move {
+            // Held until the connection ends: then the next one may be accepted.
+            let _slot = slot;
             let r = match port {
                 Port::New => serve_new(&pool, stream).await,
-                Port::Find => serve_find(&pool, stream).await,
+                Port::Find => serve_find(&pool, stream, find_idle).await,
                 Port::Event => serve_event(&pool, stream).await,
             };
             if let Err(e) = r {
@@ -264,10 +331,11 @@ async fn serve_new(pool: &Pool, stream: TcpStream) -> ConnResult {
     result
 }
 
-/// Port 6702: one query line, the matching services, then close.
-async fn serve_find(pool: &Pool, stream: TcpStream) -> ConnResult {
+/// Port 6702: one query line, the matching services, then close. A client that sends nothing
+/// for `idle` while its query is incomplete is dropped; the reply has no time limit.
+async fn serve_find(pool: &Pool, stream: TcpStream, idle: Option<Duration>) -> ConnResult {
     let (rd, mut wr) = stream.into_split();
-    let mut lines = RecordReader::new(rd, MAX_LINE);
+    let mut lines = RecordReader::new(rd, MAX_LINE).with_idle_timeout(idle);
     // A client that closes without a line gets every service, as Inferno's `read` then leaves
     // the find file's filter empty.
     let query = lines.next_record().await?.unwrap_or_default();

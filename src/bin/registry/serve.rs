@@ -61,6 +61,8 @@ pub struct Args {
     /// start) less 64 for listeners and files, and at least 1,024.
     #[arg(long = "max-connections", value_name = "N")]
     max_connections: Option<usize>,
+    #[command(flatten)]
+    shim_limits: crate::shim::LimitArgs,
 }
 
 /// Descriptors kept for listeners, key and db files, logs: not given to connections.
@@ -133,8 +135,10 @@ pub async fn run(args: Args) -> CmdResult {
             .listen
             .first()
             .and_then(|a| Addr::parse(a, "registry").ok());
+        let limits = args.shim_limits.limits();
         let shim =
-            registries::shim::serve_beside(&running, asked.as_ref(), args.shim_ports).await?;
+            registries::shim::serve_beside_with(&running, asked.as_ref(), args.shim_ports, limits)
+                .await?;
         eprintln!("registry: shim {}", shim.local_addrs());
         Some(shim)
     };

@@ -2,8 +2,44 @@
 
 use crate::CmdResult;
 use registries::dial::DEFAULT_REGISTRY;
-use registries::shim::{ShimPorts, Upstream, start_as};
+use registries::shim::{ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The shim's limits on the command line (`registry shim` and `registry serve`).
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Most shim connections served at once, over its three ports; further ones wait in the
+    /// listen backlog.
+    #[arg(long = "shim-max-connections", value_name = "N",
+          default_value_t = ShimLimits::DEFAULT_MAX_CONNECTIONS)]
+    shim_max_connections: usize,
+    /// Close a find-port (6702) connection that sends nothing for this many seconds before its
+    /// query line is complete (decimals allowed; 0: never).
+    #[arg(long = "shim-idle-timeout", value_name = "SECONDS",
+          default_value_t = ShimLimits::DEFAULT_FIND_IDLE_TIMEOUT.as_secs_f64(),
+          value_parser = seconds)]
+    shim_idle_timeout: f64,
+}
+
+impl LimitArgs {
+    /// The limits these options ask for.
+    pub fn limits(&self) -> ShimLimits {
+        ShimLimits {
+            max_connections: self.shim_max_connections.max(1),
+            find_idle_timeout: Some(self.shim_idle_timeout)
+                .filter(|s| *s > 0.0)
+                .map(Duration::from_secs_f64),
+        }
+    }
+}
+
+/// A number of seconds that makes a [`Duration`]: not negative, not too large, a number.
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{e}"))?;
+    Ok(v)
+}
 
 /// Serve the TCP shim of Inferno::RegMgr::TCP (ports 6701 new, 6702 find, 6703 event) in front
 /// of a registry reached over 9P, as Inferno's `listen` script does.
@@ -35,12 +71,18 @@ pub struct Args {
     /// User name to attach to the registry as (owner of the registrations); default $USER.
     #[arg(long, short = 'u', value_name = "USER")]
     user: Option<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// Runs `registry shim`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
     let upstream = Upstream::Remote(args.registry.clone());
-    let shim = start_as(upstream, &args.listen, args.ports, args.user).await?;
+    let config = ShimConfig {
+        user: args.user,
+        limits: args.limits.limits(),
+    };
+    let shim = start_with(upstream, &args.listen, args.ports, config).await?;
     eprintln!(
         "registry: shim {} registry {}",
         shim.local_addrs(),

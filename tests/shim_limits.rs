@@ -1,0 +1,182 @@
+//! The shim's limits: an idle find connection is closed, a slow reader of a find reply is not,
+//! and beyond the connection cap a client waits until a slot is free.
+
+mod common;
+
+use registries::client::{Attributes, Registry};
+use registries::dial::Addr;
+use registries::registry::RunningServer;
+use registries::shim::{RunningShim, ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Generous bound so a broken test fails instead of hanging; never a performance assertion.
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f).await.expect("timed out")
+}
+
+/// A registry and a shim in front of it with `limits`.
+async fn fixture(limits: ShimLimits) -> (RunningServer, RunningShim) {
+    let server = common::registry::start().await;
+    let config = ShimConfig { user: None, limits };
+    let shim = start_with(
+        Upstream::Local(server.registry().clone()),
+        "127.0.0.1",
+        ShimPorts::EPHEMERAL,
+        config,
+    )
+    .await
+    .unwrap();
+    (server, shim)
+}
+
+/// A 9P client of `server`'s registry.
+async fn styx(server: &RunningServer) -> Registry {
+    let Some(Addr::Tcp { host, port }) = server.local_addrs().first().cloned() else {
+        panic!("not tcp");
+    };
+    let s = TcpStream::connect((host.as_str(), port)).await.unwrap();
+    Registry::connect_stream(s, None).await.unwrap()
+}
+
+/// Reads until the peer closes; what came, or the error that ended it (a reset is a close too).
+async fn read_to_close(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    within(s.read_to_end(&mut got)).await.map(|_| got)
+}
+
+#[tokio::test]
+async fn idle_find_connection_is_closed() {
+    let limits = ShimLimits {
+        find_idle_timeout: Some(Duration::from_millis(200)),
+        ..ShimLimits::default()
+    };
+    let (_server, shim) = fixture(limits).await;
+    let find = shim.local_addrs().find;
+
+    // Sends nothing: the shim closes it, with no reply.
+    let mut idle = TcpStream::connect(find).await.unwrap();
+    match read_to_close(&mut idle).await {
+        Ok(got) => assert!(got.is_empty(), "idle connection got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+
+    // Half a query, then silence: closed as well.
+    let mut partial = TcpStream::connect(find).await.unwrap();
+    partial.write_all(b"proto ").await.unwrap();
+    match read_to_close(&mut partial).await {
+        Ok(got) => assert!(got.is_empty(), "partial query got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+}
+
+#[tokio::test]
+async fn slow_reader_of_a_find_reply_gets_all_of_it() {
+    let limits = ShimLimits {
+        find_idle_timeout: Some(Duration::from_millis(200)),
+        ..ShimLimits::default()
+    };
+    let (server, shim) = fixture(limits).await;
+    let reg = styx(&server).await;
+    // A reply larger than the socket buffers, so that writing it waits for the reader.
+    let big = "x".repeat(2000);
+    let mut held = Vec::new();
+    for i in 0..400 {
+        let attrs = Attributes::new([("kind", "big"), ("pad", big.as_str())]);
+        held.push(
+            reg.register(&format!("svc{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut s = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    s.write_all(b"kind big\n").await.unwrap();
+    // Far longer than the idle timeout before reading anything.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let got = read_to_close(&mut s).await.expect("whole reply");
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(text.lines().count(), 400);
+    assert!(text.lines().all(|l| l.contains(big.as_str())));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_slot() {
+    let limits = ShimLimits {
+        max_connections: 2,
+        ..ShimLimits::default()
+    };
+    let (server, shim) = fixture(limits).await;
+    let addrs = shim.local_addrs();
+    let reg = styx(&server).await;
+    let _svc = reg
+        .register("tcp!a!1", &Attributes::new([("proto", "styx")]), false)
+        .await
+        .unwrap();
+
+    // Two event watchers take both slots; READY shows each is being served.
+    let mut watchers = Vec::new();
+    for _ in 0..2 {
+        let s = TcpStream::connect(addrs.event).await.unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        within(r.read_line(&mut line)).await.unwrap();
+        assert_eq!(line, "READY\n");
+        watchers.push(r);
+    }
+
+    // A third connection (to another port: the cap covers all three) is queued, not served.
+    let mut third = TcpStream::connect(addrs.find).await.unwrap();
+    third.write_all(b"proto styx\n").await.unwrap();
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+
+    // One watcher leaves: the third is served.
+    drop(watchers.pop());
+    let got = read_to_close(&mut third).await.expect("reply");
+    assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
+
+    // And the slot it used is free again afterwards.
+    let mut fourth = TcpStream::connect(addrs.find).await.unwrap();
+    fourth.write_all(b"proto styx\n").await.unwrap();
+    let got = read_to_close(&mut fourth).await.expect("reply");
+    assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
+}
+
+#[tokio::test]
+async fn serve_takes_the_limits_from_its_command_line() {
+    use std::process::Stdio;
+    use tokio::process::Command;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["serve", "--listen", "tcp!127.0.0.1!0"])
+        .args(["--shim-idle-timeout", "0.2", "--shim-max-connections", "4"])
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    // `registry: shim new tcp!H!P find tcp!H!P event tcp!H!P`
+    let find = within(async {
+        loop {
+            let line = err.next_line().await.unwrap().expect("serve said no shim");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let Some(i) = words.iter().position(|w| *w == "find") {
+                let dial = words.get(i + 1).expect("find address");
+                let mut parts = dial.split('!').skip(1);
+                let (host, port) = (parts.next().unwrap(), parts.next().unwrap());
+                break format!("{host}:{port}");
+            }
+        }
+    })
+    .await;
+    let mut idle = TcpStream::connect(&find).await.unwrap();
+    match read_to_close(&mut idle).await {
+        Ok(got) => assert!(got.is_empty(), "idle connection got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    child.kill().await.unwrap();
+}
