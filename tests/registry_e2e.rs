@@ -409,3 +409,43 @@ async fn directory_reads_follow_styxservers_cursor() {
     assert_eq!(again, all);
     server.shutdown().await;
 }
+
+/// As styxservers answers the open of the root itself: iounit msize − 24; the registry's own
+/// files say 0.
+#[tokio::test]
+async fn root_open_has_the_iounit_of_styxservers() {
+    use registries::styx::{Body, NOFID};
+    let server = start().await;
+    let (client, _root) = connect(&server, "alice").await;
+    let attach = Body::Tattach {
+        fid: 900,
+        afid: NOFID,
+        uname: "alice".into(),
+        aname: "".into(),
+    };
+    client.request(attach).await.unwrap();
+    let clone = |newfid, wnames: Vec<String>| Body::Twalk {
+        fid: 900,
+        newfid,
+        wnames,
+    };
+    client.request(clone(901, vec![])).await.unwrap();
+    client
+        .request(clone(902, vec!["index".into()]))
+        .await
+        .unwrap();
+    let root = client
+        .request(Body::Topen {
+            fid: 901,
+            mode: OREAD,
+        })
+        .await;
+    assert!(matches!(root, Ok(Body::Ropen { iounit, .. }) if iounit == client.msize() - 24));
+    let index = client
+        .request(Body::Topen {
+            fid: 902,
+            mode: OREAD,
+        })
+        .await;
+    assert!(matches!(index, Ok(Body::Ropen { iounit: 0, .. })));
+}

@@ -503,3 +503,54 @@ async fn a_peer_that_stops_reading_replies_is_cut_off() {
     .await;
     assert!(ended.is_ok(), "the server kept a peer that did not read");
 }
+
+/// Where the framework itself answers, it says what Inferno's styxservers says.
+#[tokio::test]
+async fn framework_answers_as_styxservers_does() {
+    let (_fs, addr) = start(Limits::default()).await;
+    let c = connect(addr).await;
+    // The afid is ignored: there is no authentication at this layer.
+    let attach = Body::Tattach {
+        fid: 2000,
+        afid: 77,
+        uname: "u".into(),
+        aname: "".into(),
+    };
+    assert!(matches!(c.request(attach).await, Ok(Body::Rattach { .. })));
+    let walk = Body::Twalk {
+        fid: 2000,
+        newfid: 2001,
+        wnames: vec!["hello".into()],
+    };
+    c.request(walk).await.unwrap();
+    let bad_mode = Body::Topen {
+        fid: 2001,
+        mode: 0x20,
+    };
+    assert_eq!(
+        c.request(bad_mode).await,
+        Err(Error::Remote("bad argument".into()))
+    );
+    let open = Body::Topen {
+        fid: 2001,
+        mode: OREAD,
+    };
+    assert!(matches!(c.request(open).await, Ok(Body::Ropen { .. })));
+    let too_much = Body::Tread {
+        fid: 2001,
+        offset: 0,
+        count: c.msize(),
+    };
+    assert_eq!(
+        c.request(too_much).await,
+        Err(Error::Remote(
+            "read/write -- count negative or exceeds msgsize".into()
+        ))
+    );
+    let most = Body::Tread {
+        fid: 2001,
+        offset: 0,
+        count: c.msize() - 24,
+    };
+    assert!(matches!(c.request(most).await, Ok(Body::Rread { .. })));
+}

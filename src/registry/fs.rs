@@ -7,7 +7,7 @@
 
 use super::node::{Node, mode_ok, openok};
 use super::state::{FidRef, State, StateError};
-use crate::styx::server::{ConnCtx, FileSystem, FsError, Opened, errors};
+use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::text;
 use bytes::Bytes;
@@ -162,9 +162,14 @@ impl RegistryFs {
         if mode & ORCLOSE != 0 && f.node == Node::Root {
             return Err(errors::EPERM.into());
         }
+        let mut iounit = 0;
         let qid = match f.node {
-            // The root is opened by styxservers itself, which answers with the stat qid.
-            Node::Root => d.qid,
+            // The root is opened by styxservers itself, which answers with the stat qid and
+            // msize − IOHDRSZ.
+            Node::Root => {
+                iounit = IOUNIT_MSIZE;
+                d.qid
+            }
             Node::New => {
                 let id = st.create(&fid.uname, Some(fid.token), now());
                 f.node = Node::Svc(id);
@@ -182,7 +187,7 @@ impl RegistryFs {
             n => n.open_qid(),
         };
         f.mode = Some(mode);
-        Ok(Opened { qid, iounit: 0 })
+        Ok(Opened { qid, iounit })
     }
 
     /// A directory read with styxservers' cursor: a read at the offset where the last one

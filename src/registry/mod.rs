@@ -14,8 +14,9 @@
 //!   behind, keyed by the fid number, for the next fid of that number to inherit.
 //! * A held `event` read reports the counter as it is when the reader wakes, which may already
 //!   include a later change (Inferno, single-threaded, answers at each change).
-//! * The Ropen of the root directory has iounit 0 (Inferno: msize − 24); the framework decides
-//!   Tattach with an afid, unknown open mode bits and over-long read counts.
+//! * The framework checks unknown open-mode bits and directory open modes before the file
+//!   system's stat, so such an open of a service removed meanwhile says `bad argument` or
+//!   `permission denied` where Inferno says `file does not exist`.
 
 pub mod attrdb;
 pub mod fs;

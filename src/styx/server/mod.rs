@@ -93,16 +93,21 @@ pub struct Opened {
     /// The qid of the opened file; it may differ from the one walk returned (Inferno's
     /// registry rebinds the fid of `new` to the new service).
     pub qid: Qid,
-    /// Largest atomic I/O, or 0 for "msize − IOHDRSZ".
+    /// Largest atomic I/O, sent as is (0 tells the client "msize − IOHDRSZ"), or
+    /// [`IOUNIT_MSIZE`] to send msize − IOHDRSZ itself.
     pub iounit: u32,
 }
+
+/// An [`Opened::iounit`] that the framework replaces by the connection's msize − IOHDRSZ, as
+/// Inferno's styxservers answers the opens it handles itself.
+pub const IOUNIT_MSIZE: u32 = u32::MAX;
 
 /// A file tree served over 9P2000. All methods take `&self`; the server calls them
 /// concurrently, so state that changes lives behind interior mutability.
 ///
 /// Errors are [`FsError`]s whose text goes to the client verbatim in an Rerror.
 /// The framework has already checked the fid exists, open state and open mode (reads need
-/// OREAD/ORDWR/OEXEC, writes OWRITE/ORDWR), and clipped read counts to msize − IOHDRSZ.
+/// OREAD/ORDWR/OEXEC, writes OWRITE/ORDWR), and refused read counts over msize − IOHDRSZ.
 pub trait FileSystem: Send + Sync + 'static {
     /// Per-fid state, created by attach and walk, dropped after clunk.
     type Fid: Send + Sync + 'static;

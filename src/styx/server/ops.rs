@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::super::msg::{Body, IOHDRSZ, NOFID, OEXEC, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, Qid};
+use super::super::msg::{Body, IOHDRSZ, OEXEC, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, Qid};
 use super::conn::{Conn, lock};
 use super::error::errors::*;
 use super::{FileSystem, FsError};
@@ -63,6 +63,14 @@ impl<F: FileSystem> Conn<F> {
         let _ = tokio::spawn(job).await;
     }
 
+    /// The iounit to send for an [`super::Opened::iounit`].
+    fn iounit(&self, asked: u32) -> u32 {
+        match asked {
+            super::IOUNIT_MSIZE => self.msize().saturating_sub(IOHDRSZ),
+            n => n,
+        }
+    }
+
     fn too_many(&self, fid: u32) -> FsError {
         if lock(&self.fids).contains_key(&fid) {
             FsError::from(EINUSE)
@@ -79,9 +87,9 @@ impl<F: FileSystem> Conn<F> {
                 uname,
                 aname,
             } => {
-                if afid != NOFID {
-                    return Err(EBADFID.into());
-                }
+                // No authentication at this layer, so the afid is ignored, as styxservers
+                // does (an authenticating transport sets ctx.authenticated_user instead).
+                let _ = afid;
                 if lock(&self.fids).contains_key(&fid) {
                     return Err(EINUSE.into());
                 }
@@ -113,7 +121,7 @@ impl<F: FileSystem> Conn<F> {
                 };
                 Ok(Body::Ropen {
                     qid: opened.qid,
-                    iounit: opened.iounit,
+                    iounit: self.iounit(opened.iounit),
                 })
             }
             Body::Tcreate {
@@ -151,7 +159,7 @@ impl<F: FileSystem> Conn<F> {
                 );
                 Ok(Body::Rcreate {
                     qid: opened.qid,
-                    iounit: opened.iounit,
+                    iounit: self.iounit(opened.iounit),
                 })
             }
             Body::Tread { fid, offset, count } => {
@@ -161,7 +169,10 @@ impl<F: FileSystem> Conn<F> {
                     Some(m) if m & 3 == OWRITE => return Err(EACCESS.into()),
                     Some(_) => {}
                 }
-                let count = count.min(self.msize().saturating_sub(IOHDRSZ));
+                // styxservers' canread: a count beyond one message is an error, not clipped.
+                if count > self.msize().saturating_sub(IOHDRSZ) {
+                    return Err(ECOUNT.into());
+                }
                 let mut data = self.fs.read(&e.state, offset, count).await?;
                 data.truncate(count as usize);
                 Ok(Body::Rread { data })
@@ -258,8 +269,9 @@ fn check_mode(meta: Meta, mode: u8) -> Result<(), FsError> {
     if meta.mode.is_some() {
         return Err(EOPEN.into());
     }
+    // styxservers' openmode: bits beyond these are a "bad argument".
     if mode & !(3 | OTRUNC | ORCLOSE) != 0 {
-        return Err(EMODE.into());
+        return Err(EBADARG.into());
     }
     if meta.qid.is_dir() && (mode & OTRUNC != 0 || !matches!(mode & 3, OREAD | OEXEC)) {
         return Err(EPERM.into());
