@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
-use super::core::{Action, ServerCore};
+use super::conn_core::{Action, ServerCore};
 use super::ops::FidEntry;
 use super::tasks::Tasks;
 use super::{ConnCtx, FileSystem, Limits};

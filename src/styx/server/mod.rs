@@ -8,7 +8,7 @@
 //! cancelled by dropping its future when the client flushes it or the connection ends.
 //!
 //! The protocol logic of a connection (tags, flush, version, limits) is a pure state machine
-//! without I/O, `core::ServerCore`; one tokio task per connection drives it, and polls the
+//! without I/O, `conn_core::ServerCore`; one tokio task per connection drives it, and polls the
 //! connection's waiting requests itself rather than giving each a task (see `tasks`). So the
 //! futures of one connection run interleaved on that task, not in parallel: a file system
 //! with heavy CPU work per request should hand it to `spawn_blocking` or a task of its own.
@@ -59,7 +59,7 @@
 //! ```
 
 mod conn;
-mod core;
+mod conn_core;
 mod dir;
 mod error;
 mod limits;
@@ -71,6 +71,8 @@ use std::future::Future;
 use bytes::Bytes;
 
 pub use conn::{serve, serve_connection};
+#[doc(hidden)]
+pub use conn_core::fuzz_feed;
 pub use dir::{DirReader, pack_dir};
 pub use error::{FsError, errors};
 pub use limits::Limits;

@@ -313,3 +313,23 @@ fn unread_output_stops_reading() {
     }
     panic!("output never stopped the reading");
 }
+
+#[test]
+fn the_fuzz_entry_point_holds_on_a_real_session() {
+    let mut input = BytesMut::new();
+    let mut put = |tag: u16, body: Body| Msg { tag, body }.encode(&mut input).unwrap();
+    put(
+        NOTAG,
+        Body::Tversion {
+            msize: 8192,
+            version: "9P2000".into(),
+        },
+    );
+    for tag in 0..20 {
+        put(tag, stat(1));
+        put(100 + tag, Body::Tflush { oldtag: tag });
+    }
+    for step in [1, 3, 7, 64, 4096] {
+        fuzz_feed(&input, step);
+    }
+}

@@ -279,5 +279,68 @@ impl ServerCore {
     }
 }
 
+/// Feeds `data` to a new core (msize 8192, 4 requests at once) `step` bytes at a time,
+/// answering every started request at once, and panics if the core breaks a promise: its
+/// output must be whole R-messages, never more replies to a tag than requests with that tag,
+/// and never a reply to a flushed request after its Rflush. For fuzzing (`fuzz/`), not an API.
+#[doc(hidden)]
+pub fn fuzz_feed(data: &[u8], step: usize) {
+    use std::collections::HashMap;
+    let mut core = ServerCore::new(8192, 4);
+    let mut asked: HashMap<u16, usize> = HashMap::new();
+    let mut answered: HashMap<u16, usize> = HashMap::new();
+    let mut cancelled: HashMap<u16, usize> = HashMap::new();
+    let mut seen = BytesMut::new();
+    let mut held = Vec::new();
+    for piece in data.chunks(step.max(1)) {
+        core.input().extend_from_slice(piece);
+        seen.extend_from_slice(piece);
+        while let Ok(Some(Msg { tag, .. })) = decode_frame(&mut seen, u32::MAX) {
+            *asked.entry(tag).or_default() += 1;
+        }
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            assert!(steps < 1 << 20, "the core does not settle");
+            let action = match core.next_action() {
+                Ok(Some(a)) => a,
+                Ok(None) | Err(_) => break,
+            };
+            match action {
+                // Every other request waits a round, so that flushes can find it running.
+                Action::Start { tag, .. } if tag % 2 == 0 => held.push(tag),
+                Action::Start { tag, .. } => core.complete(tag, Ok(Body::Rclunk)),
+                Action::Cancel { tag } => {
+                    *cancelled.entry(tag).or_default() += 1;
+                    held.retain(|t| *t != tag);
+                    // A late result of the flushed request must be dropped.
+                    core.complete(tag, Ok(Body::Rclunk));
+                }
+                Action::Reset => {
+                    held.clear();
+                    core.finish_version();
+                }
+            }
+            assert!(core.running.len() <= core.max_outstanding);
+            assert!(core.queue.len() <= core.max_outstanding);
+        }
+        for tag in held.drain(..) {
+            core.complete(tag, Err(FsError::from("later")));
+        }
+    }
+    let mut out = core.output().split();
+    while let Some(m) = decode_frame(&mut out, u32::MAX).expect("the core's output decodes") {
+        assert!(m.body.type_id() % 2 == 1, "not a reply: {}", m.body.name());
+        let n = answered.entry(m.tag).or_default();
+        *n += 1;
+        assert!(
+            *n <= asked.get(&m.tag).copied().unwrap_or(0),
+            "tag {} answered too often",
+            m.tag
+        );
+    }
+    assert!(out.is_empty(), "a partial message in the output");
+}
+
 #[cfg(test)]
 mod tests;
