@@ -10,6 +10,8 @@ use super::conn::BoxConn;
 use super::error::{Error, Result};
 use super::transport::READ_COUNT;
 use crate::styx::{self, Client, Fid, ORDWR, OREAD, OWRITE};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -47,15 +49,48 @@ async fn open(root: &Fid, name: &str, mode: u8) -> styx::Result<Fid> {
     Ok(f)
 }
 
-/// Reads `f` from offset 0 until an empty read.
+/// Most reads in flight while reading a long `index` or `find` text ahead.
+const READ_AHEAD: usize = 32;
+
+/// Reads `f` from offset 0 until an empty read. The read at offset 0 makes the registry capture
+/// the text (registry4.md §4), so once it has come back full, the reads after it can be in flight
+/// together: a window of reads at successive offsets, doubling up to [`READ_AHEAD`]. A text that
+/// fits one read costs the same two reads as Limbo's. A short read that is not empty (a server
+/// in between with a smaller msize) ends the window, and reading goes on from where it ended.
 async fn read_to_end(f: &Fid) -> styx::Result<String> {
+    let count = READ_COUNT.min(f.io_size());
     let mut out = Vec::new();
+    let mut window = 1;
     loop {
-        let chunk = f.read(out.len() as u64, READ_COUNT).await?;
-        if chunk.is_empty() {
+        let base = out.len() as u64;
+        let mut reads: FuturesOrdered<_> = (0..window as u64)
+            .map(|i| f.read(base + i * u64::from(count), count))
+            .collect();
+        let mut end = false;
+        let mut full = true;
+        while let Some(chunk) = reads.next().await {
+            let chunk = chunk?;
+            if chunk.is_empty() {
+                end = true;
+                break;
+            }
+            out.extend_from_slice(&chunk);
+            if chunk.len() < count as usize {
+                full = false;
+                break;
+            }
+        }
+        // The reads still in flight answer at once (past the end, or misaligned): take their
+        // replies rather than flush them.
+        while reads.next().await.is_some() {}
+        if end {
             return Ok(String::from_utf8_lossy(&out).into_owned());
         }
-        out.extend_from_slice(&chunk);
+        window = if full && !out.is_empty() {
+            (window * 2).min(READ_AHEAD)
+        } else {
+            1
+        };
     }
 }
 
