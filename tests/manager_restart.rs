@@ -281,3 +281,29 @@ async fn lookup_waits_for_the_registry() {
     mgr.shutdown().await;
     server.shutdown().await;
 }
+
+/// A persistent registration outlives its connection: after a cut, the entry still there counts
+/// as ours, and the manager neither retries for ever nor registers a second one.
+#[tokio::test]
+async fn a_persistent_service_survives_a_dropped_connection() {
+    let server = serve(0).await;
+    let port = port_of(&server);
+    let relay = relay(port).await;
+    let mgr = Manager::new(Connector::styx(format!("tcp!127.0.0.1!{}", relay.port)));
+    let kept = mgr.register(OURS[0], Attributes::new([("proto", "x"), ("persist", "1")]));
+    within(kept.wait_registered()).await.unwrap();
+    relay.cut.send_replace(1);
+    within(mgr.wait_connections(2)).await.unwrap();
+    within(async {
+        while !kept.is_registered() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        names(&styx(port).await.find(&[("proto", "x")]).await.unwrap()),
+        [OURS[0]]
+    );
+    mgr.shutdown().await;
+    server.shutdown().await;
+}

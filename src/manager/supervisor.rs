@@ -51,6 +51,9 @@ pub(crate) enum Cmd {
 struct Lost;
 
 /// Whether an error means the connection, rather than the request, failed.
+/// The registry's refusal of a name in use (registry4.md §3).
+const DUPLICATE: &str = "duplicate service name";
+
 fn is_lost(e: &client::Error) -> bool {
     matches!(
         e,
@@ -440,9 +443,25 @@ fn merge(attrs: &mut Attributes, update: &Attributes) {
 }
 
 /// Registers `svc`; a refusal (e.g. the name is still held by our previous, dying connection)
-/// is retried later.
+/// is retried later. A persistent service (`persist 1`) outlives the connection that made it, so
+/// when its name is taken after a lost connection, the entry there is taken to be ours from
+/// before (a restarted registry would have lost it) and counts as registered.
 async fn try_register(svc: &mut Svc, reg: &Registry, now: Instant) -> Result<(), Lost> {
-    match reg.register(&svc.addr, &svc.attrs, false).await {
+    let result = reg.register(&svc.addr, &svc.attrs, false).await;
+    if let Err(client::Error::Registry(text)) = &result
+        && text == DUPLICATE
+        && svc
+            .attrs
+            .get("persist")
+            .is_some_and(crate::registry::state::limbo_int_nonzero)
+    {
+        tracing::debug!("manager: {} is still registered (persistent)", svc.addr);
+        svc.retry_at = None;
+        svc.retry.reset();
+        let _ = svc.registered.send(true);
+        return Ok(());
+    }
+    match result {
         Ok(held) => {
             svc.held = Some(held);
             svc.retry_at = None;
