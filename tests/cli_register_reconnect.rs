@@ -1,10 +1,12 @@
 //! `registry register` keeps its service registered across a restart of `registry serve`, says
 //! so on standard error, and still unregisters on SIGTERM.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStderr, Command};
+use tokio::process::{ChildStderr, Command};
 
 fn registry(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
@@ -19,25 +21,7 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("timed out")
 }
 
-/// Starts `registry serve --listen ADDR --no-shim`; returns it with its bound port, or `None`
-/// if it could not start (e.g. the port is not free again yet).
-async fn serve(addr: &str) -> Option<(Child, u16)> {
-    let mut child = registry(&["serve", "--listen", addr, "--no-shim"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = within(err.next_line()).await.unwrap()?;
-    let port = line
-        .split_whitespace()
-        .last()?
-        .rsplit('!')
-        .next()?
-        .parse()
-        .ok()?;
-    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-    Some((child, port))
-}
+use common::process::serve;
 
 /// The next line `registry register` writes on standard error.
 async fn next_line(err: &mut Lines<BufReader<ChildStderr>>) -> String {

@@ -2,13 +2,12 @@
 //! comes back to the same state after `registry serve` is killed and restarted, and the monitor
 //! reports only real changes.
 
+mod common;
+
 use registries::client::{Attributes, Change, Registry};
 use registries::manager::{Connector, Manager};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
@@ -16,27 +15,7 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("timed out")
 }
 
-/// Starts `registry serve --listen ADDR --no-shim` and returns it with its bound port.
-async fn serve(addr: &str) -> Option<(Child, u16)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["serve", "--listen", addr, "--no-shim"])
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = within(err.next_line()).await.unwrap()?;
-    let port = line
-        .split_whitespace()
-        .last()?
-        .rsplit('!')
-        .next()?
-        .parse()
-        .ok()?;
-    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-    Some((child, port))
-}
+use common::process::serve;
 
 #[tokio::test]
 async fn manager_comes_back_after_registry_serve_restarts() {

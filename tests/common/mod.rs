@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod process;
 pub mod ramfs;
 pub mod registry;
