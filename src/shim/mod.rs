@@ -13,8 +13,10 @@
 //! [`server`] serves the ports on top of the registries(2) client API ([`crate::client::Registry`]),
 //! so the same code fronts an in-process registry ([`Upstream::Local`], used by `registry serve`)
 //! and a remote one over 9P ([`Upstream::Remote`], `registry shim --registry ADDR`, the role of
-//! Inferno's `listen` script). At most [`ShimLimits::max_connections`] (1,024) connections are
-//! served at once, over the three ports; further ones wait in the listen backlog. The client
+//! Inferno's `listen` script), or one that requires infpk1 ([`Upstream::RemoteWithKey`],
+//! `registry shim --registry ADDR -k KEYFILE`). At most [`ShimLimits::max_connections`]
+//! (1,024) connections are served at once, over the three ports; further ones wait in the
+//! listen backlog. The client
 //! side is [`Registry::connect_shim`](crate::client::Registry::connect_shim).
 //!
 //! # Example
@@ -40,7 +42,7 @@ pub use server::{
     RunningShim, ShimAddrs, ShimConfig, ShimError, serve_beside, serve_beside_with, start,
     start_as, start_with,
 };
-pub use upstream::Upstream;
+pub use upstream::{RemoteKey, Upstream};
 
 use std::fmt;
 use std::str::FromStr;

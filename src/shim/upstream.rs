@@ -1,6 +1,7 @@
 //! The registry behind the shim, reached through the registries(2) client API, and the one shared
 //! connection to it.
 
+use crate::auth::AuthInfo;
 use crate::client::{self, Registry, dial};
 use crate::styx::server::ConnCtx;
 use std::sync::Arc;
@@ -22,10 +23,72 @@ pub enum Upstream {
     /// A registry at an Inferno dial string, reached by 9P with `auth none`
     /// (`registry shim --registry ADDR`).
     Remote(String),
+    /// A registry at an Inferno dial string that requires Inferno's infpk1 authentication
+    /// (`registry serve --auth`), reached as [`Registry::connect_with_key`] reaches it
+    /// (`registry shim --registry ADDR -k KEYFILE -C ALG`). The shim's registrations are owned
+    /// by the key's user; [`ShimConfig::user`](super::ShimConfig::user) is not used.
+    RemoteWithKey(RemoteKey),
+}
+
+/// A remote registry and the key the shim authenticates to it with, for
+/// [`Upstream::RemoteWithKey`].
+#[derive(Clone)]
+pub struct RemoteKey {
+    /// The registry's Inferno dial string.
+    pub addr: String,
+    /// The key (an Inferno key file, see [`AuthInfo::read`]): every upstream connection
+    /// authenticates with it, and the registry makes its owner the owner of what the shim
+    /// registers.
+    pub key: Arc<AuthInfo>,
+    /// The algorithms to protect each connection with after authenticating, as `mount -C`
+    /// (e.g. `none`, `sha1`, `rc4_256 sha1`; empty: `none`).
+    pub alg: String,
+}
+
+impl RemoteKey {
+    /// The registry at `addr`, reached with `key` and `alg`.
+    pub fn new(addr: impl Into<String>, key: AuthInfo, alg: impl Into<String>) -> RemoteKey {
+        RemoteKey {
+            addr: addr.into(),
+            key: Arc::new(key),
+            alg: alg.into(),
+        }
+    }
+}
+
+/// Shows the address, the key's owner and the algorithms, never the secret key.
+impl std::fmt::Debug for RemoteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteKey")
+            .field("addr", &self.addr)
+            .field("owner", &self.key.mypk.owner)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
-    /// A new 9P connection to the registry, attached as `user` (default `$USER`).
+    /// The registry at `addr`, reached with infpk1 using `key` and `alg`
+    /// ([`Upstream::RemoteWithKey`]).
+    pub fn remote_with_key(
+        addr: impl Into<String>,
+        key: AuthInfo,
+        alg: impl Into<String>,
+    ) -> Upstream {
+        Upstream::RemoteWithKey(RemoteKey::new(addr, key, alg))
+    }
+
+    /// Where the registry is, for messages: its dial string, or `local`.
+    fn describe(&self) -> &str {
+        match self {
+            Upstream::Local(_) => "local",
+            Upstream::Remote(addr) => addr,
+            Upstream::RemoteWithKey(r) => &r.addr,
+        }
+    }
+
+    /// A new 9P connection to the registry, attached as `user` (default `$USER`; with a key,
+    /// the key's owner).
     pub(crate) async fn connect(
         &self,
         user: Option<&str>,
@@ -48,6 +111,10 @@ impl Upstream {
                 let conn = dial(addr).await?;
                 Ok((Registry::connect_stream(conn, user).await?, None))
             }
+            Upstream::RemoteWithKey(r) => Ok((
+                Registry::connect_with_key(&r.addr, &r.key, &r.alg).await?,
+                None,
+            )),
         }
     }
 }
@@ -150,7 +217,24 @@ impl Pool {
             return Ok(s.clone());
         }
         *current = None;
-        let (reg, serving) = self.upstream.connect(self.user.as_deref()).await?;
+        let (reg, serving) = match self.upstream.connect(self.user.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Each shim connection only sees its socket close: say why here.
+                let hint = match (&self.upstream, &e) {
+                    // A registry that requires infpk1 answers 9P with auth messages.
+                    (Upstream::Remote(_), client::Error::Mount(_)) => {
+                        " (a registry that requires authentication needs a key: -k KEYFILE)"
+                    }
+                    _ => "",
+                };
+                tracing::warn!(
+                    "shim: cannot connect to registry {}: {e}{hint}",
+                    self.upstream.describe()
+                );
+                return Err(e);
+            }
+        };
         let (tx, rx) = watch::channel(false);
         let watcher = tokio::spawn(watch_connection(reg.clone(), tx));
         let session = Session(Arc::new(SessionInner {
@@ -161,5 +245,27 @@ impl Pool {
         }));
         *current = Some(session.clone());
         Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_key_debug_hides_the_secret() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/spec/vectors/keys/set1/alice.keyfile"
+        );
+        let key = AuthInfo::read(std::path::Path::new(path)).unwrap();
+        let secret = format!("{:?}", key.mysk);
+        let up = Upstream::remote_with_key("tcp!h!1", key, "sha1");
+        let shown = format!("{up:?}");
+        assert!(shown.contains("tcp!h!1"), "{shown}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(shown.contains("sha1"), "{shown}");
+        assert!(!shown.contains(&secret), "{shown}");
+        assert_eq!(up.describe(), "tcp!h!1");
     }
 }

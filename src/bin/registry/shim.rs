@@ -3,6 +3,7 @@
 use crate::CmdResult;
 use registries::dial::DEFAULT_REGISTRY;
 use registries::shim::{ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -56,10 +57,13 @@ Examples:
       serve 127.0.0.1:6701-6703 in front of that registry
   registry shim --registry 'tcp!127.0.0.1!6675' --listen '*' --ports 7701,7702,7703
       every address, other ports
+  registry shim --registry 'tcp!reghost!6675' -k shim.keyfile -C sha1/rc4_256
+      front a `registry serve --auth` registry; the key's user owns what
+      the shim registers
   printf 'proto styx\\n' | nc 127.0.0.1 6702
       find the services with proto=styx")]
 pub struct Args {
-    /// The registry to front, an Inferno dial string (9P2000, auth none).
+    /// The registry to front, an Inferno dial string (9P2000; auth none unless -k).
     #[arg(long, short = 'r', value_name = "ADDR", default_value = DEFAULT_REGISTRY)]
     registry: String,
     /// Host or address to listen on (`*`: every address).
@@ -69,22 +73,43 @@ pub struct Args {
     #[arg(long, short = 'p', value_name = "NEW,FIND,EVENT", default_value_t = ShimPorts::DEFAULT)]
     ports: ShimPorts,
     /// User name to attach to the registry as (owner of the registrations); default $USER.
-    #[arg(long, short = 'u', value_name = "USER")]
+    /// Not with -k, where the key's user is the owner.
+    #[arg(long, short = 'u', value_name = "USER", conflicts_with = "keyfile")]
     user: Option<String>,
+    /// Authenticate every connection to the registry with Inferno's infpk1 using this key file,
+    /// as `mount -k` does (needed for `registry serve --auth`); the registry then makes the
+    /// key's user the owner of the shim's registrations. A bare name that is not a file here
+    /// is looked up in the key directory ($HOME/keyring). Without -k, no authentication.
+    #[arg(short = 'k', value_name = "KEYFILE")]
+    keyfile: Option<PathBuf>,
+    /// The algorithms to protect each registry connection with after authenticating, as
+    /// `mount -C` (e.g. sha1, rc4_256, sha1/rc4_256; default none). Needs -k.
+    #[arg(short = 'C', value_name = "ALG", requires = "keyfile")]
+    alg: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
 
 /// Runs `registry shim`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
-    let upstream = Upstream::Remote(args.registry.clone());
+    let (upstream, owner) = match &args.keyfile {
+        // Read once, before listening: a bad key file is a usage error, not a per-connection one.
+        Some(keyfile) => {
+            let key = crate::query::read_key(keyfile)?;
+            let owner = format!(" key {}", key.mypk.owner);
+            let alg = args.alg.as_deref().unwrap_or("none");
+            let upstream = Upstream::remote_with_key(args.registry.clone(), key, alg);
+            (upstream, owner)
+        }
+        None => (Upstream::Remote(args.registry.clone()), String::new()),
+    };
     let config = ShimConfig {
         user: args.user,
         limits: args.limits.limits(),
     };
     let shim = start_with(upstream, &args.listen, args.ports, config).await?;
     eprintln!(
-        "registry: shim {} registry {}",
+        "registry: shim {} registry {}{owner}",
         shim.local_addrs(),
         args.registry
     );
