@@ -167,9 +167,19 @@ impl Registry {
     pub fn load_static(&self, text: &str) -> Vec<String> {
         let (entries, errors) = attrdb::parse_lenient(text);
         let mut notes: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        notes.extend(self.add_static_entries(&entries));
+        notes
+    }
+
+    /// Adds the static services of these entries; returns why any could not be added.
+    fn add_static_entries<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a attrdb::Entry>,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
         let t = now();
         let mut st = self.fs.state();
-        for (name, attrs) in attrdb::static_services(&entries) {
+        for (name, attrs) in attrdb::static_services(entries) {
             if let Err(e) = st.add_static(&name, attrs, t) {
                 notes.push(format!("service {}: {e}", crate::text::quote(&name)));
             }
@@ -177,13 +187,16 @@ impl Registry {
         notes
     }
 
-    /// Reads and loads an attrdb(6) file; see [`Registry::load_static`].
+    /// Reads and loads an attrdb(6) database: the file and the files its `database` entry names
+    /// (see [`attrdb::files`]); see [`Registry::load_static`].
     pub fn load_static_file(&self, path: &Path) -> Result<Vec<String>, ServerError> {
-        let bytes = std::fs::read(path).map_err(|source| ServerError::Static {
+        let db = attrdb::open(path).map_err(|source| ServerError::Static {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(self.load_static(&String::from_utf8_lossy(&bytes)))
+        let mut notes = db.diagnostics();
+        notes.extend(self.add_static_entries(db.entries()));
+        Ok(notes)
     }
 
     /// Serves 9P on one already-accepted stream until it ends. When it returns, everything the

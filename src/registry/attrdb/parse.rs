@@ -1,13 +1,11 @@
-//! attrdb(6) files, as `ndb/registry -f dbfile` reads them (registry4.md §6).
+//! One attrdb(6) file as text: lines, entries and the static services they describe.
 //!
 //! Follows Inferno's `appl/lib/attrdb.b`: an entry starts with a line whose first character is not
 //! blank, tab, newline or `#`; every following line that does not start that way (indented lines,
 //! empty lines, `#` comments) continues it. A line holds `attr=value` pairs (or a bare `attr`);
 //! values may be quoted with `'` or `"` (a doubled quote inside is one quote); `#` outside quotes
 //! ends the line. Inferno skips a line it cannot parse and keeps the rest of the entry.
-//!
-//! Not done: Inferno's `database` entry, whose `file=` pairs pull in further files, is read as
-//! an ordinary entry here.
+//! No I/O here: [`super::files`] decides which files make up a database.
 
 /// Why a line cannot be parsed (Inferno's diagnostics).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,12 +166,15 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, AttrdbError> {
     }
 }
 
-/// The static services of a database (Inferno's `dbload`): every entry with a `service`
-/// attribute and a non-empty first `service` value gives that name and all the entry's other pairs,
-/// in file order (the registry adds them one by one, so they list in reverse).
-pub fn static_services(entries: &[Entry]) -> Vec<(String, Vec<(String, String)>)> {
+/// The static services of a database's entries, all its files in order (Inferno's `dbload`):
+/// every entry with a `service` attribute and a non-empty first `service` value gives that name
+/// and all the entry's other pairs, in file order (the registry adds them one by one, so they
+/// list in reverse).
+pub fn static_services<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Vec<(String, Vec<(String, String)>)> {
     entries
-        .iter()
+        .into_iter()
         .filter_map(|e| {
             let name = e.find_first("service").filter(|n| !n.is_empty())?;
             let attrs = e.pairs().filter(|(a, _)| a != "service").cloned().collect();
