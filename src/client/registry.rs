@@ -43,7 +43,7 @@ fn default_user() -> String {
 
 impl Registry {
     /// The registry at `dir` in the name space (Limbo's `Registry.new`): a connection mounted there
-    /// in this process (see [`namespace`](super::namespace)), or else a host directory holding the
+    /// in this process (see [`super::namespace`]), or else a host directory holding the
     /// registry's files. Opens `dir/index` once, and fails if it cannot.
     pub async fn new(dir: impl AsRef<Path>) -> Result<Registry> {
         let dir = dir.as_ref();

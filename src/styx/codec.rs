@@ -11,7 +11,7 @@ use super::msg::{Body, MAXWELEM, Msg, Qid, Stat};
 
 /// Bytes of `size[4] type[1] tag[2]`.
 pub const HEADER_LEN: usize = 7;
-/// Fixed part of a stat entry after its own size[2] field, without the four strings' bytes.
+/// Fixed part of a stat entry after its own `size[2]` field, without the four strings' bytes.
 const STAT_FIXED: usize = 2 + 4 + 13 + 4 + 4 + 4 + 8 + 4 * 2;
 
 /// Why bytes are not a 9P2000 message.
@@ -182,12 +182,12 @@ fn put_qid(buf: &mut BytesMut, q: &Qid) {
     buf.put_u64_le(q.path);
 }
 
-/// Bytes of `stat`'s wire form including its leading size[2].
+/// Bytes of `stat`'s wire form including its leading `size[2]`.
 pub fn stat_len(stat: &Stat) -> usize {
     2 + STAT_FIXED + stat.name.len() + stat.uid.len() + stat.gid.len() + stat.muid.len()
 }
 
-/// Appends the wire form of a stat entry (size[2] then the fields), as in a directory read.
+/// Appends the wire form of a stat entry (`size[2]` then the fields), as in a directory read.
 pub fn encode_stat(stat: &Stat, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let n = u16::try_from(stat_len(stat) - 2).map_err(|_| EncodeError::DataTooLong)?;
     buf.put_u16_le(n);
@@ -373,7 +373,7 @@ impl Reader {
         }
         Ok(stat)
     }
-    /// One stat entry, size[2] first; the entry's size must match its fields exactly.
+    /// One stat entry, `size[2]` first; the entry's size must match its fields exactly.
     fn stat(&mut self) -> Result<Stat, DecodeError> {
         let n = self.u16("stat size")? as usize;
         let inner = self.bytes(n, "stat")?;
@@ -398,7 +398,7 @@ impl Reader {
     }
 }
 
-/// Decodes a stat entry (size[2] first) from the front of `buf`, returning it and the bytes it
+/// Decodes a stat entry (`size[2]` first) from the front of `buf`, returning it and the bytes it
 /// took: the unit of a directory read.
 pub fn decode_stat(buf: &[u8]) -> Result<(Stat, usize), DecodeError> {
     let mut r = Reader {

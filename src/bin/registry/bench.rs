@@ -6,9 +6,9 @@
 //! etcd is started from `--etcd-bin` on free loopback ports when the binary is built with
 //! `--features etcd` (it needs `protoc` to build) and `--no-etcd` is not given.
 //!
-//! Submodules: [`bench::stats`] (percentiles), [`bench::floor`] (TCP echo), [`bench::system`]
-//! (the trait both systems implement), [`bench::ours`], `bench::etcd`, [`bench::scenarios`],
-//! [`bench::report`] and [`bench::sys`] (memory, fd limit, ports).
+//! Submodules: [`stats`] (percentiles), [`floor`] (TCP echo), [`system`]
+//! (the trait both systems implement), [`ours`], `etcd`, [`scenarios`],
+//! [`report`] and [`sys`] (memory, fd limit, ports).
 
 #[cfg(feature = "etcd")]
 mod etcd;

@@ -1,6 +1,6 @@
 //! attrdb(6) databases, as `ndb/registry -f dbfile` reads them (registry4.md §6).
 //!
-//! * [`parse`]: one file's text into entries (Inferno's `parseline` and `readentry`), no I/O.
+//! * [`parse`](mod@parse): one file's text into entries (Inferno's `parseline` and `readentry`), no I/O.
 //! * [`files`]: which files make up a database (Inferno's `Db.open` and its `database` entry),
 //!   through a reader closure; [`open`] is the real-file wrapper.
 
