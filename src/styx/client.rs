@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 
@@ -45,6 +46,9 @@ pub(crate) struct Inner {
     core: Mutex<ClientCore<Waiter>>,
     tx: mpsc::UnboundedSender<Bytes>,
     pub(crate) msize: u32,
+    /// How many replies the reader handed over at once last time: the writer's hint that the
+    /// tasks they woke may be about to send (see `write_loop`).
+    burst: Arc<AtomicUsize>,
 }
 
 /// Where a request's reply goes.
@@ -74,13 +78,15 @@ impl Client {
         let msize = negotiate(msize, Msg::decode(reply, msize)?.body)?;
         let (rd, wr) = tokio::io::split(stream);
         let (tx, rx) = mpsc::unbounded_channel();
+        let burst = Arc::new(AtomicUsize::new(0));
         let inner = Arc::new(Inner {
             core: Mutex::new(ClientCore::new(msize)),
             tx,
             msize,
+            burst: burst.clone(),
         });
         tokio::spawn(read_loop(Arc::downgrade(&inner), rd, msize));
-        tokio::spawn(write_loop(Arc::downgrade(&inner), wr, rx));
+        tokio::spawn(write_loop(Arc::downgrade(&inner), wr, rx, burst));
         Ok(Client { inner })
     }
 
@@ -163,20 +169,22 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Weak<Inner>, mut rd: R, msize: u
     }
 }
 
-/// Writes requests in order, as many per write as are queued. When one reply burst wakes
+/// Writes requests in order, as many per write as are queued. When one burst of replies wakes
 /// many waiting tasks (an event wakes every watcher), each sends its next request in turn; and
-/// tokio runs the task just woken (this one) first. So before writing, the writer yields once:
-/// the other woken tasks queue their requests, and all go out in one write instead of one
-/// write each (this halved the client's CPU per change in `registry bench --scenario fanout`).
+/// tokio runs the task just woken (this one) first. So after a burst, the writer yields once
+/// before writing: the other woken tasks queue their requests, and all go out in one write
+/// instead of one write each (this halved the client's CPU per change in `registry bench
+/// --scenario fanout`). After a lone reply there is nobody else to wait for, and no yield.
 async fn write_loop<W: AsyncWrite + Unpin>(
     inner: Weak<Inner>,
     wr: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
+    burst: Arc<AtomicUsize>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(first) = rx.recv().await {
         let mut r = w.write_all(&first).await;
-        let mut yielded = false;
+        let mut yielded = burst.load(Ordering::Relaxed) <= 1;
         while r.is_ok() {
             match rx.try_recv() {
                 Ok(b) => r = w.write_all(&b).await,
@@ -268,9 +276,12 @@ impl Inner {
 
     fn deliver(&self, msgs: impl Iterator<Item = Msg>) {
         let mut core = lock(&self.core);
+        let mut n = 0;
         for msg in msgs {
             core.handle_incoming(msg);
+            n += 1;
         }
+        self.burst.store(n, Ordering::Relaxed);
         self.drain(&mut core);
     }
 
