@@ -2,14 +2,17 @@
 //! and `-C`, `attach` to an infpk1 service, and `serve --demo`.
 //! Keys: spec/vectors/keys/set1 for the registry, set2 (srvbob, alice) for the attached service.
 
+mod common;
+
+use common::process::Running;
+
 use registries::auth::AuthInfo;
 use registries::client::{Attributes, Registry};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
 /// Generous bound that only keeps a broken build from hanging the test run.
 const HANG: Duration = Duration::from_secs(60);
@@ -29,65 +32,35 @@ fn registry_cmd() -> Command {
     c
 }
 
-/// A running `registry serve`, its 9P address and everything it has said on stderr.
+/// A running `registry serve` and its 9P address.
 struct Served {
-    _child: Child,
+    run: Running,
     addr: String,
-    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Served {
     fn said(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        self.run.said()
     }
 
     /// Waits until the server has said `needle` on stderr (its log lines may trail the
     /// client's exit).
     async fn wait_said(&self, needle: &str) {
-        let found = tokio::time::timeout(HANG, async {
-            while !self.said().contains(needle) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        assert!(found.is_ok(), "never said {needle:?}: {}", self.said());
+        self.run.wait_said(needle).await
     }
 }
 
 /// Starts `registry serve ARGS --listen tcp!127.0.0.1!0` and waits for its address.
 async fn serve(args: &[&str]) -> Served {
-    let mut child = registry_cmd()
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "tcp!127.0.0.1!0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let addr = tokio::time::timeout(HANG, async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("serve exited");
-            stderr.lock().unwrap().push(line.clone());
-            if let Some(a) = line.strip_prefix("registry: listening on ") {
-                return a.to_string();
-            }
-        }
-    })
-    .await
-    .unwrap();
-    // Keep draining stderr so that the server never blocks on it.
-    let sink = stderr.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Served {
-        _child: child,
-        addr,
-        stderr,
-    }
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--listen", "tcp!127.0.0.1!0"]);
+    let (run, line) = Running::start(&all, "registry: listening on ").await;
+    let addr = line
+        .strip_prefix("registry: listening on ")
+        .expect("the address line")
+        .to_string();
+    Served { run, addr }
 }
 
 /// Runs `registry ARGS` to completion with `input` on stdin.

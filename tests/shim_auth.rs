@@ -3,15 +3,18 @@
 //! key's user, and without `-k` it fails cleanly instead of serving or hanging.
 //! Keys are made here with `registry key signer` and `registry key issue`.
 
+mod common;
+
+use common::process::Running;
+
 use registries::auth::AuthInfo;
 use registries::client::Registry;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// Generous bound that only keeps a broken build from hanging the test run.
 const HANG: Duration = Duration::from_secs(120);
@@ -62,68 +65,6 @@ impl Keys {
 
     fn info(&self, user: &str) -> AuthInfo {
         AuthInfo::read(Path::new(&self.file(user))).unwrap()
-    }
-}
-
-/// A running `registry` process and everything it has said on stderr.
-struct Running {
-    _child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    /// Starts `registry ARGS` and reads stderr until a line containing `want`, which is
-    /// returned; stderr is drained from then on.
-    async fn start(args: &[&str], want: &str) -> (Running, String) {
-        let mut child = registry_cmd()
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let line = within(async {
-            loop {
-                let line = lines
-                    .next_line()
-                    .await
-                    .unwrap()
-                    .unwrap_or_else(|| panic!("{args:?} ended before printing {want:?}"));
-                stderr.lock().unwrap().push(line.clone());
-                if line.contains(want) {
-                    return line;
-                }
-            }
-        })
-        .await;
-        let sink = stderr.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        (
-            Running {
-                _child: child,
-                stderr,
-            },
-            line,
-        )
-    }
-
-    fn said(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// Waits until the process has said `needle` on stderr.
-    async fn wait_said(&self, needle: &str) {
-        let found = tokio::time::timeout(HANG, async {
-            while !self.said().contains(needle) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        assert!(found.is_ok(), "never said {needle:?}: {}", self.said());
     }
 }
 

@@ -148,35 +148,28 @@ async fn connections_beyond_the_cap_wait_for_a_slot() {
 
 #[tokio::test]
 async fn serve_takes_the_limits_from_its_command_line() {
-    use std::process::Stdio;
-    use tokio::process::Command;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["serve", "--listen", "tcp!127.0.0.1!0"])
-        .args(["--shim-idle-timeout", "0.2", "--shim-max-connections", "4"])
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let args = [
+        "serve",
+        "--listen",
+        "tcp!127.0.0.1!0",
+        "--shim-idle-timeout",
+        "0.2",
+        "--shim-max-connections",
+        "4",
+    ];
     // `registry: shim new tcp!H!P find tcp!H!P event tcp!H!P`
-    let find = within(async {
-        loop {
-            let line = err.next_line().await.unwrap().expect("serve said no shim");
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let Some(i) = words.iter().position(|w| *w == "find") {
-                let dial = words.get(i + 1).expect("find address");
-                let mut parts = dial.split('!').skip(1);
-                let (host, port) = (parts.next().unwrap(), parts.next().unwrap());
-                break format!("{host}:{port}");
-            }
-        }
-    })
-    .await;
+    let (_serve, line) = common::process::Running::start(&args, "registry: shim").await;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words
+        .iter()
+        .position(|w| *w == "find")
+        .expect("find address");
+    let mut parts = words[i + 1].split('!').skip(1);
+    let (host, port) = (parts.next().unwrap(), parts.next().unwrap());
+    let find = format!("{host}:{port}");
     let mut idle = TcpStream::connect(&find).await.unwrap();
     match read_to_close(&mut idle).await {
         Ok(got) => assert!(got.is_empty(), "idle connection got {got:?}"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
     }
-    child.kill().await.unwrap();
 }

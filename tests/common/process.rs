@@ -29,3 +29,75 @@ pub async fn serve(addr: &str) -> Option<(Child, u16)> {
     tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
     Some((child, port))
 }
+
+/// A running `registry` process and everything it has said on standard error. Killed when
+/// dropped.
+pub struct Running {
+    _child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Generous bound that only keeps a broken build from hanging the test run.
+const HANG: Duration = Duration::from_secs(60);
+
+impl Running {
+    /// Starts `registry ARGS` and reads its standard error until a line containing `want`,
+    /// which is returned; the rest is collected in the background, so the process never blocks
+    /// on it.
+    pub async fn start(args: &[&str], want: &str) -> (Running, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+            .args(args)
+            .kill_on_drop(true)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let first = tokio::time::timeout(HANG, async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{args:?} ended before printing {want:?}"));
+                stderr.lock().unwrap().push(line.clone());
+                if line.contains(want) {
+                    return line;
+                }
+            }
+        });
+        let line = first
+            .await
+            .expect("the process never said what it was waited for");
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        (
+            Running {
+                _child: child,
+                stderr,
+            },
+            line,
+        )
+    }
+
+    /// Everything said on standard error so far, one line each.
+    pub fn said(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the process has said `needle` on standard error (log lines may trail
+    /// whatever the test did to cause them).
+    pub async fn wait_said(&self, needle: &str) {
+        let found = tokio::time::timeout(HANG, async {
+            while !self.said().contains(needle) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "never said {needle:?}: {}", self.said());
+    }
+}
