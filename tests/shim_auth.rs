@@ -39,7 +39,8 @@ async fn ok(args: &[&str]) {
     );
 }
 
-/// A signer and keys it issued for `server`, `alice` and `bob`, in a temporary directory.
+/// A signer and keys it issued for `server`, `alice` and `bob`, and `mallory`'s key from
+/// another signer, in a temporary directory.
 struct Keys {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -56,6 +57,12 @@ impl Keys {
             let f = path.join(user);
             ok(&["key", "issue", "-k", s, user, f.to_str().unwrap()]).await;
         }
+        // mallory's key comes from another signer: the registry must refuse it.
+        let other = path.join("othersigner");
+        let o = other.to_str().unwrap();
+        ok(&["key", "signer", "-b", "512", "-f", o, "othersigner"]).await;
+        let f = path.join("mallory");
+        ok(&["key", "issue", "-k", o, "mallory", f.to_str().unwrap()]).await;
         Keys { _dir: dir, path }
     }
 
@@ -225,4 +232,28 @@ async fn key_options_are_checked() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("can't read key file"), "{err}");
+}
+
+#[tokio::test]
+async fn shim_with_a_refused_key_stops_at_once() {
+    let keys = Keys::make().await;
+    let (_srv, addr) = serve_auth(&keys).await;
+    let mallory = keys.file("mallory");
+    let args = [
+        "shim",
+        "--registry",
+        &addr,
+        "-k",
+        &mallory,
+        "--ports",
+        "0,0,0",
+    ];
+    let out = within(registry_cmd().args(args).output()).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Which of the two Inferno refusals comes depends on the random DH values (infpk1.md).
+    assert!(
+        err.contains("pk doesn't match certificate") || err.contains("implausible parameter value"),
+        "{err}"
+    );
 }

@@ -1,6 +1,8 @@
 //! `registry shim`: serve the TCP shim (6701/6702/6703) in front of a remote registry.
 
 use crate::CmdResult;
+use registries::auth::AuthInfo;
+use registries::client::{self, Registry};
 use registries::dial::DEFAULT_REGISTRY;
 use registries::shim::{ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
 use std::path::PathBuf;
@@ -98,6 +100,7 @@ pub async fn run(args: Args) -> CmdResult {
             let key = crate::query::read_key(keyfile)?;
             let owner = format!(" key {}", key.mypk.owner);
             let alg = args.alg.as_deref().unwrap_or("none");
+            check_key(&args.registry, &key, alg).await?;
             let upstream = Upstream::remote_with_key(args.registry.clone(), key, alg);
             (upstream, owner)
         }
@@ -116,4 +119,18 @@ pub async fn run(args: Args) -> CmdResult {
     tokio::signal::ctrl_c().await?;
     shim.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tries the key once before serving, so that a key the registry refuses stops the command
+/// at once instead of failing every shim connection later. A registry that cannot be reached
+/// yet is only reported: the shim connects again for each client.
+async fn check_key(registry: &str, key: &AuthInfo, alg: &str) -> Result<(), client::Error> {
+    match Registry::connect_with_key(registry, key, alg).await {
+        Ok(_) => Ok(()),
+        Err(e @ (client::Error::Auth(_) | client::Error::UnknownAuth(_))) => Err(e),
+        Err(e) => {
+            eprintln!("registry: shim: cannot reach registry {registry} yet: {e}");
+            Ok(())
+        }
+    }
 }
