@@ -13,6 +13,8 @@
 //! * [`text`]: the registry's text format (Inferno `%q` quoting and `String->unquoted`).
 //! * [`dial`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod client;
 pub mod dial;
