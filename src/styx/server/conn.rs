@@ -105,9 +105,13 @@ where
         timer: Box::pin(tokio::time::sleep_until(Instant::now())),
     };
     let result = poll_fn(|cx| driver.poll(cx)).await;
-    // The requests go first (their futures are dropped), then every fid is clunked.
+    // The requests go first (their futures are dropped), then every fid is clunked. A
+    // Tversion's reset still running is finished, not dropped: it holds fids taken out of the
+    // table that are owed their clunk call.
     driver.tasks.clear();
-    driver.resetting = None;
+    if let Some(reset) = driver.resetting.take() {
+        reset.await;
+    }
     conn.reset().await;
     guard.0 = None;
     // Replies already queued still go out, unless the peer has stopped reading.
