@@ -92,6 +92,7 @@ where
         limits,
         msize: AtomicU32::new(0),
         fids: Mutex::new(HashMap::new()),
+        owed: Mutex::new(Vec::new()),
     });
     let mut guard = Cleanup(Some(conn.clone()));
     let mut driver = Driver {
@@ -105,13 +106,10 @@ where
         timer: Box::pin(tokio::time::sleep_until(Instant::now())),
     };
     let result = poll_fn(|cx| driver.poll(cx)).await;
-    // The requests go first (their futures are dropped), then every fid is clunked. A
-    // Tversion's reset still running is finished, not dropped: it holds fids taken out of the
-    // table that are owed their clunk call.
+    // The requests go first (their futures are dropped), then every fid is clunked, those a
+    // Tversion's unfinished reset still owes included.
     driver.tasks.clear();
-    if let Some(reset) = driver.resetting.take() {
-        reset.await;
-    }
+    driver.resetting = None;
     conn.reset().await;
     guard.0 = None;
     // Replies already queued still go out, unless the peer has stopped reading.
@@ -347,6 +345,10 @@ pub(super) struct Conn<F: FileSystem> {
     /// Negotiated msize; 0 before Tversion.
     msize: AtomicU32,
     pub(super) fids: Mutex<HashMap<u32, Arc<FidEntry<F::Fid>>>>,
+    /// Fids taken out of the table by a reset and not yet clunked: kept here rather than in the
+    /// reset's future, so that a reset cut short (the connection's future dropped) leaves them
+    /// to the next one.
+    owed: Mutex<Vec<Arc<FidEntry<F::Fid>>>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -358,10 +360,18 @@ impl<F: FileSystem> Conn<F> {
         self.msize.load(Ordering::Acquire)
     }
 
-    /// Clunks every fid (connection end or Tversion).
+    /// Clunks every fid (connection end or Tversion), each exactly once even if this future is
+    /// dropped midway: a fid leaves `owed` only in the same poll that starts its clunk, and a
+    /// clunk that has to wait goes on in a task of its own (see `clunk_entry`).
     async fn reset(&self) {
-        let fids: Vec<_> = lock(&self.fids).drain().map(|(_, e)| e).collect();
-        for e in fids {
+        {
+            let mut fids = lock(&self.fids);
+            lock(&self.owed).extend(fids.drain().map(|(_, e)| e));
+        }
+        loop {
+            let Some(e) = lock(&self.owed).pop() else {
+                return;
+            };
             self.clunk_entry(e).await;
         }
     }
