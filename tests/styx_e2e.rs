@@ -554,3 +554,75 @@ async fn framework_answers_as_styxservers_does() {
     };
     assert!(matches!(c.request(most).await, Ok(Body::Rread { .. })));
 }
+
+/// A Tversion clunks every fid; when the connection's future is dropped while a clunk hook is
+/// still waiting, the fids not yet clunked must get theirs all the same.
+#[tokio::test]
+async fn fids_owed_a_clunk_get_it_when_the_connection_is_dropped_midway() {
+    use registries::styx::Msg;
+    let fs = RamFs::new();
+    let (mut a, b) = tokio::io::duplex(64 * 1024);
+    let served = fs.clone();
+    let server = tokio::spawn(async move {
+        serve_connection(b, served, ConnCtx::default(), Limits::default()).await
+    });
+    let version = || Body::Tversion {
+        msize: 8216,
+        version: "9P2000".into(),
+    };
+    let mut out = bytes::BytesMut::new();
+    let mut put = |tag: u16, body: Body| Msg { tag, body }.encode(&mut out).unwrap();
+    put(0xffff, version());
+    put(
+        1,
+        Body::Tattach {
+            fid: 1,
+            afid: NOFID,
+            uname: "u".into(),
+            aname: String::new(),
+        },
+    );
+    for (tag, newfid) in [(2, 2), (3, 3)] {
+        put(
+            tag,
+            Body::Twalk {
+                fid: 1,
+                newfid,
+                wnames: vec![],
+            },
+        );
+    }
+    a.write_all(&out).await.unwrap();
+    // Four replies: the session and its three fids exist.
+    let mut seen = bytes::BytesMut::new();
+    let mut replies = 0;
+    while replies < 4 {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(LONG, a.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        while registries::styx::codec::decode_frame(&mut seen, 8216)
+            .unwrap()
+            .is_some()
+        {
+            replies += 1;
+        }
+    }
+    fs.hold_clunks();
+    let mut again = bytes::BytesMut::new();
+    Msg {
+        tag: 0xffff,
+        body: version(),
+    }
+    .encode(&mut again)
+    .unwrap();
+    a.write_all(&again).await.unwrap();
+    // The reset has started and its first clunk waits; then the connection is dropped.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.abort();
+    let _ = server.await;
+    fs.release_clunks();
+    eventually(|| fs.clunks.load(Ordering::SeqCst) == 3).await;
+}

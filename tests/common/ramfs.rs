@@ -28,6 +28,8 @@ pub struct RamFs {
     pub cancelled_reads: AtomicUsize,
     /// Users attach saw.
     pub users: Mutex<Vec<String>>,
+    /// While false, clunk hooks wait (see [`RamFs::hold_clunks`]).
+    clunk_gate: tokio::sync::watch::Sender<bool>,
 }
 
 /// Per-fid state: the node, the attach user, and a directory snapshot.
@@ -55,6 +57,7 @@ impl RamFs {
             clunks: AtomicUsize::new(0),
             cancelled_reads: AtomicUsize::new(0),
             users: Mutex::new(Vec::new()),
+            clunk_gate: tokio::sync::watch::Sender::new(true),
         };
         fs.nodes
             .lock()
@@ -64,6 +67,17 @@ impl RamFs {
         fs.add(0, "dir", DMDIR | 0o777, b"");
         fs.add(0, "block", 0o444, b"");
         Arc::new(fs)
+    }
+
+    /// Makes clunk hooks wait until [`RamFs::release_clunks`] (a file system whose clunk takes
+    /// time).
+    pub fn hold_clunks(&self) {
+        self.clunk_gate.send_replace(false);
+    }
+
+    /// Lets waiting and later clunk hooks finish.
+    pub fn release_clunks(&self) {
+        self.clunk_gate.send_replace(true);
     }
 
     /// Adds a node under `parent`, returning its path.
@@ -319,6 +333,8 @@ impl FileSystem for RamFs {
     }
 
     async fn clunk(&self, _fid: &RamFid) {
+        let mut gate = self.clunk_gate.subscribe();
+        let _ = gate.wait_for(|open| *open).await;
         self.clunks.fetch_add(1, Ordering::SeqCst);
     }
 }
