@@ -1,12 +1,14 @@
 //! A `-f` database spread over several files (attrdb(6) `database=` entry with `file=` names):
 //! the registry serves the static services of every file, in database order.
 
+mod common;
+
+use common::process::Running;
+
 use registries::registry::Server;
 use registries::styx::{Client, OREAD};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 
 /// Generous, only so that a broken server fails the test instead of hanging it.
@@ -92,25 +94,18 @@ async fn serve_opens_relative_names_from_its_current_directory() {
         &dir.path().join("conf/sub/extra.db"),
         "service=tcp!wrong!1\n",
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["serve", "--listen", "tcp!127.0.0.1!0", "--no-shim", "-f"])
-        .arg("conf/main.db")
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = tokio::time::timeout(T, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = line.strip_prefix("registry: listening on ").expect(&line);
-    let port = addr.rsplit('!').next().unwrap();
+    let args = [
+        "serve",
+        "--listen",
+        "tcp!127.0.0.1!0",
+        "--no-shim",
+        "-f",
+        "conf/main.db",
+    ];
+    let (_serve, line) = Running::start_in(Some(dir.path()), &args, "listening on").await;
+    let port = Running::port_of(&line);
     let text = tokio::time::timeout(T, index_at(&format!("127.0.0.1:{port}")))
         .await
         .unwrap();
     assert_eq!(text, "tcp!extra!1\ntcp!main!1\n");
-    child.kill().await.unwrap();
 }

@@ -45,12 +45,21 @@ impl Running {
     /// which is returned; the rest is collected in the background, so the process never blocks
     /// on it.
     pub async fn start(args: &[&str], want: &str) -> (Running, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-            .args(args)
-            .kill_on_drop(true)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Running::start_in(None, args, want).await
+    }
+
+    /// As [`Running::start`], in directory `dir` when given.
+    pub async fn start_in(
+        dir: Option<&std::path::Path>,
+        args: &[&str],
+        want: &str,
+    ) -> (Running, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_registry"));
+        command.args(args).kill_on_drop(true).stderr(Stdio::piped());
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let first = tokio::time::timeout(HANG, async {
@@ -82,6 +91,12 @@ impl Running {
             },
             line,
         )
+    }
+
+    /// The port of the 9P address in a `registry: listening on tcp!HOST!PORT` line.
+    pub fn port_of(line: &str) -> &str {
+        let addr = line.strip_prefix("registry: listening on ").expect(line);
+        addr.rsplit('!').next().unwrap()
     }
 
     /// Everything said on standard error so far, one line each.
