@@ -425,6 +425,27 @@ async fn works_over_a_unix_socket() {
     assert_eq!(f.read_all().await.unwrap(), b"hello, world\n");
 }
 
+/// The bytes of a Tversion (msize 8216) and a Tattach of fid 1 as `u`, for tests that write
+/// their requests all at once.
+fn raw_session() -> bytes::BytesMut {
+    use registries::styx::Msg;
+    let mut out = bytes::BytesMut::new();
+    let version = Body::Tversion {
+        msize: 8216,
+        version: "9P2000".into(),
+    };
+    let attach = Body::Tattach {
+        fid: 1,
+        afid: NOFID,
+        uname: "u".into(),
+        aname: String::new(),
+    };
+    for (tag, body) in [(0xffff, version), (1, attach)] {
+        Msg { tag, body }.encode(&mut out).unwrap();
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_peer_that_stops_reading_replies_is_cut_off() {
     use registries::styx::Msg;
@@ -434,24 +455,8 @@ async fn a_peer_that_stops_reading_replies_is_cut_off() {
     };
     let (fs, addr) = start(limits).await;
     fs.add(0, "big", 0o444, &[7u8; 8192]);
-    let mut out = bytes::BytesMut::new();
+    let mut out = raw_session();
     let mut put = |tag: u16, body: Body| Msg { tag, body }.encode(&mut out).unwrap();
-    put(
-        0xffff,
-        Body::Tversion {
-            msize: 8216,
-            version: "9P2000".into(),
-        },
-    );
-    put(
-        1,
-        Body::Tattach {
-            fid: 1,
-            afid: NOFID,
-            uname: "u".into(),
-            aname: String::new(),
-        },
-    );
     put(
         2,
         Body::Twalk {
@@ -570,18 +575,8 @@ async fn fids_owed_a_clunk_get_it_when_the_connection_is_dropped_midway() {
         msize: 8216,
         version: "9P2000".into(),
     };
-    let mut out = bytes::BytesMut::new();
+    let mut out = raw_session();
     let mut put = |tag: u16, body: Body| Msg { tag, body }.encode(&mut out).unwrap();
-    put(0xffff, version());
-    put(
-        1,
-        Body::Tattach {
-            fid: 1,
-            afid: NOFID,
-            uname: "u".into(),
-            aname: String::new(),
-        },
-    );
     for (tag, newfid) in [(2, 2), (3, 3)] {
         put(
             tag,
