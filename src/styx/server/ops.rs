@@ -81,15 +81,14 @@ impl<F: FileSystem> Conn<F> {
 
     pub(super) async fn handle(&self, body: Body) -> Result<Body, FsError> {
         match body {
+            // No authentication at this layer, so the afid is ignored, as styxservers does
+            // (an authenticating transport sets ctx.authenticated_user instead).
             Body::Tattach {
                 fid,
-                afid,
+                afid: _,
                 uname,
                 aname,
             } => {
-                // No authentication at this layer, so the afid is ignored, as styxservers
-                // does (an authenticating transport sets ctx.authenticated_user instead).
-                let _ = afid;
                 if lock(&self.fids).contains_key(&fid) {
                     return Err(EINUSE.into());
                 }
