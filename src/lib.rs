@@ -10,7 +10,7 @@
 //! * [`manager`]: keeps registrations, lookups and monitors alive across registry restarts
 //!   (Inferno::RegMgr parity).
 //! * [`shim`]: the TCP shim of ports 6701/6702/6703 (Inferno::RegMgr::TCP), server and client.
-//! * [`text`]: the registry's text format (Inferno `%q` quoting and `String->unquoted`).
+//! * [`wire`]: the registry's text and rules (`%q` quoting, service lines, names, diagnostics).
 //! * [`dial`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`).
 
 #![warn(missing_docs)]
@@ -22,7 +22,7 @@ pub mod manager;
 pub mod registry;
 pub mod shim;
 pub mod styx;
-pub mod text;
+pub mod wire;
 
 /// The README's Rust example, compiled as a doctest so that it stays true.
 #[doc = include_str!("../README.md")]

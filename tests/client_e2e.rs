@@ -4,6 +4,7 @@ mod common;
 
 use futures_util::StreamExt;
 use registries::client::{Attributes, Change, Error, Monitor, Registry, Service};
+use registries::wire::Diagnostic;
 use std::time::Duration;
 
 /// A registry connection as `user`, not mounted anywhere.
@@ -83,7 +84,7 @@ async fn register_find_services_unregister() {
     let bad = reg.register("a/b", &a1, false).await.unwrap_err();
     assert_eq!(bad.to_string(), "bad character in service name");
     assert!(
-        matches!(reg.find_raw("odd").await, Err(Error::Registry(t)) if t == "odd attribute/value pairs")
+        matches!(reg.find_raw("odd").await, Err(ref e @ Error::Registry(Diagnostic::OddPairs)) if e.to_string() == "odd attribute/value pairs")
     );
 
     reg.unregister("tcp!127.0.0.1!7002").await.unwrap();
@@ -167,7 +168,7 @@ async fn updates_change_attributes() {
     let s = &reg.find(&[("load", "5")]).await.unwrap()[0];
     assert_eq!(s.attrs.get("extra"), Some("it's"));
     assert!(
-        matches!(r.write("odd").await, Err(Error::Registry(t)) if t == "odd attribute/value pairs")
+        matches!(r.write("odd").await, Err(ref e @ Error::Registry(Diagnostic::OddPairs)) if e.to_string() == "odd attribute/value pairs")
     );
 }
 

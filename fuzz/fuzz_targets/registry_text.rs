@@ -1,9 +1,9 @@
-//! Fuzzes the registry text format (registry4.md §1): any input splits into words without a
+//! Fuzzes the registry text format (spec/registry.md §1): any input splits into words without a
 //! panic, and a parsed service line formats to text that parses back to the same line.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registries::text::{ServiceLine, parse_pairs, parse_services, unquote};
+use registries::wire::{ServiceLine, parse_pairs, parse_services, unquote};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -5,7 +5,7 @@
 
 use futures_util::FutureExt;
 use libfuzzer_sys::fuzz_target;
-use registries::shim::lines::RecordReader;
+use registries::wire::RecordReader;
 
 const LIMIT: usize = 64;
 

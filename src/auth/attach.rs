@@ -35,7 +35,7 @@ pub fn wants_infpk1(auth: Option<&str>) -> Result<bool, AuthError> {
     match auth {
         None | Some("") | Some("none") => Ok(false),
         Some("infpk1") | Some("auth") => Ok(true),
-        Some(other) => Err(AuthError::UnknownAuthType(crate::text::quote(other))),
+        Some(other) => Err(AuthError::UnknownAuthType(crate::wire::quote(other))),
     }
 }
 

@@ -4,8 +4,8 @@ use std::fmt;
 
 /// A set of attribute/value pairs, in the order registries(2) keeps them.
 ///
-/// As in Limbo, [`Attributes::set`] changes an existing attribute in place and puts a new one at the
-/// front, and the pairs are written to the registry in list order.
+/// As in Limbo, [`Attributes::set`] puts a new attribute at the front and rebuilds the list around
+/// a replaced one, and the pairs are written to the registry in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
     /// The pairs, first to last.
@@ -35,12 +35,23 @@ impl Attributes {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Sets `attr` to `val`: in place when present, otherwise as a new pair at the front.
+    /// Sets `attr` to `val` exactly as Limbo's `Attributes.set` does, since the order decides the
+    /// bytes `register` writes: a new attribute goes to the front; an existing one (its first
+    /// pair) takes the new value where it stands, and the pairs before it come out in reverse
+    /// order, because Limbo rebuilds the list by prepending them one by one
+    /// (`[a, b, X, d]` set `X` gives `[b, a, X', d]`).
     pub fn set(&mut self, attr: impl Into<String>, val: impl Into<String>) {
         let attr = attr.into();
         let val = val.into();
-        match self.attrs.iter_mut().find(|(a, _)| *a == attr) {
-            Some((_, v)) => *v = val,
+        match self.attrs.iter().position(|(a, _)| *a == attr) {
+            Some(i) => {
+                if let Some((_, v)) = self.attrs.get_mut(i) {
+                    *v = val;
+                }
+                if let Some(before) = self.attrs.get_mut(..i) {
+                    before.reverse();
+                }
+            }
             None => self.attrs.insert(0, (attr, val)),
         }
     }
@@ -48,6 +59,19 @@ impl Attributes {
     /// The pairs as string slices, first to last.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.attrs.iter().map(|(a, v)| (a.as_str(), v.as_str()))
+    }
+
+    /// Whether `self` and `other` hold the same pairs, in any order (as a multiset): what a
+    /// registry that lists attributes in its own order cannot tell apart.
+    pub fn same_pairs(&self, other: &Attributes) -> bool {
+        if self.attrs.len() != other.attrs.len() {
+            return false;
+        }
+        let mut x: Vec<(&str, &str)> = self.iter().collect();
+        let mut y: Vec<(&str, &str)> = other.iter().collect();
+        x.sort_unstable();
+        y.sort_unstable();
+        x == y
     }
 
     /// Whether there are no pairs.
@@ -65,7 +89,7 @@ impl<A: Into<String>, V: Into<String>> FromIterator<(A, V)> for Attributes {
 /// Formats as the registry writes pairs: `attr val ...`, each word `%q`-quoted.
 impl fmt::Display for Attributes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::text::format_pairs(self.iter()))
+        f.write_str(&crate::wire::format_pairs(self.iter()))
     }
 }
 
@@ -90,6 +114,35 @@ mod tests {
         assert_eq!(
             a,
             Attributes::new([("load", "5"), ("proto", "styx"), ("auth", "infpk1")])
+        );
+    }
+
+    /// What Limbo's `Attributes.set` (appl/lib/registries.b) leaves: the replaced pair keeps its
+    /// place and the pairs before it are reversed; the pairs after it are untouched.
+    #[test]
+    fn set_reorders_as_limbo_does() {
+        let mut a = Attributes::new([("a", "1"), ("b", "2"), ("x", "old"), ("d", "4")]);
+        a.set("x", "new");
+        assert_eq!(
+            a,
+            Attributes::new([("b", "2"), ("a", "1"), ("x", "new"), ("d", "4")])
+        );
+        // The first pair replaced: nothing before it to reverse.
+        a.set("b", "3");
+        assert_eq!(
+            a,
+            Attributes::new([("b", "3"), ("a", "1"), ("x", "new"), ("d", "4")])
+        );
+        // The last: all three before it reversed.
+        a.set("d", "5");
+        assert_eq!(
+            a,
+            Attributes::new([("x", "new"), ("a", "1"), ("b", "3"), ("d", "5")])
+        );
+        // So a register after these sets writes the pairs in Limbo's order.
+        assert_eq!(
+            crate::wire::register_line("tcp!h!1", a.iter(), false),
+            "tcp!h!1 x new a 1 b 3 d 5"
         );
     }
 

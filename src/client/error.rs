@@ -1,15 +1,23 @@
 //! The one error type of the client layer.
 
+use crate::wire::Diagnostic;
+
 /// Why a registries(2) operation failed.
 ///
-/// Where Inferno's registries(2) has a diagnostic, the text is the same; where the registry itself
-/// refused (an `Rerror` or a failed host file operation), [`Error::Registry`] carries its text
+/// Where Inferno's registries(2) has a diagnostic, the text is the same. Where the registry itself
+/// refused (an `Rerror` or a failed host file operation), [`Error::Registry`] carries its
+/// diagnostic as the typed [`Diagnostic`] the server uses, so a caller matches
+/// `Error::Registry(Diagnostic::Duplicate)` rather than text; `Display` is the registry's text
 /// verbatim, e.g. `duplicate service name` or `permission denied`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The registry answered with an error; the text is its diagnostic, unchanged.
+    /// The registry refused: its diagnostic, typed; `Display` gives its text unchanged.
     #[error("{0}")]
-    Registry(String),
+    Registry(Diagnostic),
+    /// The registry (or shim) answered something registries(2) cannot use: a reply over a
+    /// limit, text that is not UTF-8, a short write.
+    #[error("{0}")]
+    Protocol(String),
     /// The registry is not where the caller said: Limbo's `Registry.new` returns nil then.
     #[error("cannot open {dir}/index: {reason}")]
     NoRegistry {
@@ -50,3 +58,15 @@ pub enum Error {
 
 /// Results of the client layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The error for a registry's diagnostic text, typed when it is one of Inferno's.
+    pub(crate) fn from_remote(text: &str) -> Error {
+        Error::Registry(Diagnostic::from_text(text))
+    }
+
+    /// Whether the registry refused with `diag`.
+    pub fn is(&self, diag: &Diagnostic) -> bool {
+        matches!(self, Error::Registry(d) if d == diag)
+    }
+}

@@ -18,7 +18,7 @@ pub struct HostDir {
 
 /// Maps a host file error to the client error: the host's text is the registry's diagnostic.
 fn host_err(e: std::io::Error) -> Error {
-    Error::Registry(e.to_string())
+    Error::from_remote(&e.to_string())
 }
 
 /// Runs blocking file work off the async threads.

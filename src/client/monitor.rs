@@ -5,7 +5,7 @@ use super::events::Events;
 use super::registry::Registry;
 use super::service::Service;
 use futures_util::StreamExt;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// One difference between two looks at the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,10 +110,12 @@ impl Monitor {
 }
 
 /// The changes from `old` to `new`: removals first (in old order), then additions and changes in
-/// new order. Services are told apart by name.
-fn diff(old: &[Service], new: &[Service]) -> Vec<Change> {
+/// new order. Services are told apart by name; their attributes are compared as a set of pairs
+/// ([`Attributes::same_pairs`](super::Attributes::same_pairs)), since a registry may list the same pairs in another order.
+/// The one comparison of two looks, for [`Monitor`] and the manager's monitors alike.
+pub(crate) fn diff(old: &[Service], new: &[Service]) -> Vec<Change> {
     let old_by_name: HashMap<&str, &Service> = old.iter().map(|s| (s.addr.as_str(), s)).collect();
-    let new_names: std::collections::HashSet<&str> = new.iter().map(|s| s.addr.as_str()).collect();
+    let new_names: HashSet<&str> = new.iter().map(|s| s.addr.as_str()).collect();
     let mut out: Vec<Change> = old
         .iter()
         .filter(|s| !new_names.contains(s.addr.as_str()))
@@ -122,7 +124,7 @@ fn diff(old: &[Service], new: &[Service]) -> Vec<Change> {
     for s in new {
         match old_by_name.get(s.addr.as_str()) {
             None => out.push(Change::Added(s.clone())),
-            Some(o) if o.attrs != s.attrs => out.push(Change::Changed(s.clone())),
+            Some(o) if !o.attrs.same_pairs(&s.attrs) => out.push(Change::Changed(s.clone())),
             Some(_) => {}
         }
     }
@@ -159,5 +161,14 @@ mod tests {
             ]
         );
         assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn reordered_pairs_are_no_change() {
+        let old = [svc("a", &[("x", "1"), ("y", "2")])];
+        let new = [svc("a", &[("y", "2"), ("x", "1")])];
+        assert!(diff(&old, &new).is_empty());
+        let other = [svc("a", &[("y", "2"), ("x", "3")])];
+        assert_eq!(diff(&old, &other), [Change::Changed(other[0].clone())]);
     }
 }

@@ -5,7 +5,6 @@ use super::conn::Conn;
 use super::error::{Error, Result};
 use super::events::Events;
 use super::host::HostDir;
-use super::lines::{parse_services, query_line, register_line};
 use super::monitor::Monitor;
 use super::namespace;
 use super::registered::Registered;
@@ -124,11 +123,11 @@ impl Registry {
     }
 
     /// The registry behind a TCP shim (Inferno::RegMgr::TCP, registry4.md §8) at `host` and
-    /// `ports` (usually [`ShimPorts::DEFAULT`](crate::shim::ShimPorts::DEFAULT): 6701, 6702,
+    /// `ports` (usually [`ShimPorts::DEFAULT`](crate::wire::ShimPorts::DEFAULT): 6701, 6702,
     /// 6703). The same operations work, except [`Registry::unregister`], which the shim cannot
     /// express ([`Error::Unsupported`]): close the [`Registered`] instead. Fails unless the event
     /// port answers `READY`.
-    pub async fn connect_shim(host: &str, ports: crate::shim::ShimPorts) -> Result<Registry> {
+    pub async fn connect_shim(host: &str, ports: crate::wire::ShimPorts) -> Result<Registry> {
         let client = super::shim_backend::ShimClient::connect(host, ports).await?;
         Ok(Registry {
             dir: PathBuf::new(),
@@ -157,7 +156,7 @@ impl Registry {
 
     /// Every registered service, as `index` lists them now. An empty list when there are none.
     pub async fn services(&self) -> Result<Vec<Service>> {
-        Ok(parse_services(&self.backend.index().await?))
+        Ok(Service::parse_all(&self.backend.index().await?))
     }
 
     /// The services that have every attribute in `attrs` with an equal value; a value `*`
@@ -166,8 +165,8 @@ impl Registry {
         &self,
         attrs: &[(A, V)],
     ) -> Result<Vec<Service>> {
-        let query = query_line(attrs.iter().map(|(a, v)| (a.as_ref(), v.as_ref())));
-        Ok(parse_services(&self.backend.find(query).await?))
+        let query = crate::wire::format_pairs(attrs.iter().map(|(a, v)| (a.as_ref(), v.as_ref())));
+        Ok(Service::parse_all(&self.backend.find(query).await?))
     }
 
     /// Writes `query` to `find` exactly as given and returns the reply text exactly as read, as
@@ -198,7 +197,7 @@ impl Registry {
     ) -> Result<Registered> {
         let handle = self
             .backend
-            .register(register_line(addr, attrs, persist))
+            .register(crate::wire::register_line(addr, attrs.iter(), persist))
             .await?;
         Ok(Registered::new(addr.to_string(), self.clone(), handle))
     }

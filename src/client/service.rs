@@ -15,6 +15,19 @@ pub struct Service {
     pub attrs: Attributes,
 }
 
+impl Service {
+    /// The services of an `index` or `find` reply, as registries(2)'s `readservices` reads them.
+    pub(crate) fn parse_all(text: &str) -> Vec<Service> {
+        crate::wire::parse_services(text)
+            .into_iter()
+            .map(|line| Service {
+                addr: line.name,
+                attrs: Attributes { attrs: line.attrs },
+            })
+            .collect()
+    }
+}
+
 /// A connection to a service, made by [`Service::attach`].
 pub struct Attached {
     /// The connection: read and write it to talk to the service (often 9P).
@@ -50,7 +63,7 @@ fn auth_kind(attrs: &Attributes) -> Result<AuthKind> {
     match attrs.get("auth") {
         None | Some("") | Some("none") => Ok(AuthKind::None),
         Some("infpk1") | Some("auth") => Ok(AuthKind::Infpk1),
-        Some(other) => Err(Error::UnknownAuth(crate::text::quote(other))),
+        Some(other) => Err(Error::UnknownAuth(crate::wire::quote(other))),
     }
 }
 
@@ -110,7 +123,7 @@ impl Service {
 /// Formats as a registry line without the newline: `addr attr val ...`.
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::text::quote(&self.addr))?;
+        f.write_str(&crate::wire::quote(&self.addr))?;
         if !self.attrs.is_empty() {
             write!(f, " {}", self.attrs)?;
         }

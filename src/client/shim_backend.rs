@@ -1,4 +1,4 @@
-//! The TCP shim backend (registry4.md §8): the registries(2) operations over the three plain TCP
+//! The TCP shim backend (spec/registry.md §8): the registries(2) operations over the three plain TCP
 //! ports of Inferno::RegMgr::TCP instead of 9P.
 //!
 //! * `find`: one connection to the find port, the query line, the reply up to end of file;
@@ -13,10 +13,10 @@
 //! * `unregister` of a service by name has no shim counterpart: [`Error::Unsupported`].
 
 use super::error::{Error, Result};
-use super::lines::parse_services;
-use crate::shim::lines::RecordReader;
-use crate::shim::{MAX_EVENT_LINE, MAX_FIND_REPLY, READY, ShimPorts};
-use crate::text::unquote;
+use super::service::Service;
+use crate::wire::{
+    self, Diagnostic, MAX_EVENT_LINE, MAX_FIND_REPLY, READY, RecordReader, ShimPorts, unquote,
+};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -38,17 +38,6 @@ pub struct ShimClient {
 /// Maps a failure to reach the shim.
 fn dial_err(host: &str, port: u16, e: std::io::Error) -> Error {
     Error::Dial(format!("tcp!{host}!{port}: {e}"))
-}
-
-/// Registry(4)'s checks of a service name, so the shim client gives its diagnostics too.
-fn check_name(name: &str) -> Result<()> {
-    if name.chars().any(|c| c <= ' ' || c == '/' || c == '\u{7f}') {
-        return Err(Error::Registry("bad character in service name".into()));
-    }
-    if matches!(name, "" | "new" | "event" | "find" | "index") {
-        return Err(Error::Registry("bad service name".into()));
-    }
-    Ok(())
 }
 
 impl ShimClient {
@@ -89,18 +78,18 @@ impl ShimClient {
         let mut limited = (&mut s).take(MAX_FIND_REPLY as u64 + 1);
         limited.read_to_end(&mut reply).await?;
         if reply.len() > MAX_FIND_REPLY {
-            return Err(Error::Registry(format!(
+            return Err(Error::Protocol(format!(
                 "find reply longer than {MAX_FIND_REPLY} bytes"
             )));
         }
-        String::from_utf8(reply).map_err(|e| Error::Registry(format!("find reply: {e}")))
+        String::from_utf8(reply).map_err(|e| Error::Protocol(format!("find reply: {e}")))
     }
 
     /// Registers with `line` (`name [attr val]...`) and returns the held connection.
     pub async fn register(&self, line: String) -> Result<ShimReg> {
         let mut words = unquote(&line).into_iter();
         let name = words.next().unwrap_or_default();
-        check_name(&name)?;
+        wire::check_name(&name).map_err(Error::Registry)?;
         let probe = probe_query(words.collect());
         // Watch first, so that the change our registration makes cannot be missed.
         let mut events = self.events().await?;
@@ -122,9 +111,11 @@ impl ShimClient {
                     // The shim says nothing on this port: any end or data means refusal.
                     let _ = r;
                     return Err(if self.listed(&name, &probe).await? {
-                        Error::Registry("duplicate service name".into())
+                        Error::Registry(Diagnostic::Duplicate)
                     } else {
-                        Error::Registry("registration refused: the shim closed the connection".into())
+                        Error::Registry(Diagnostic::Other(
+                            "registration refused: the shim closed the connection".into(),
+                        ))
                     });
                 }
             }
@@ -134,7 +125,7 @@ impl ShimClient {
     /// Whether a service called `name` is listed now, looking with `probe` (a query it must
     /// match) rather than through the whole index.
     async fn listed(&self, name: &str, probe: &str) -> Result<bool> {
-        Ok(parse_services(&self.find(probe.to_string()).await?)
+        Ok(Service::parse_all(&self.find(probe.to_string()).await?)
             .iter()
             .any(|s| s.addr == name))
     }
@@ -220,7 +211,7 @@ impl ShimEvents {
 /// A query that the service registered with `words` (its attribute words) matches: its first
 /// attribute with the last value given for it (the one the registry keeps), or the empty query.
 fn probe_query(words: Vec<String>) -> String {
-    let Ok(pairs) = crate::text::pairs(words) else {
+    let Ok(pairs) = wire::pairs(words) else {
         return String::new();
     };
     let Some((attr, _)) = pairs.first() else {
@@ -232,7 +223,7 @@ fn probe_query(words: Vec<String>) -> String {
         .find(|(a, _)| a == attr)
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    crate::text::format_pairs([(attr.as_str(), value)])
+    wire::format_pairs([(attr.as_str(), value)])
 }
 
 #[cfg(test)]
@@ -246,23 +237,5 @@ mod tests {
         assert_eq!(probe_query(w("d 'x y'")), "d 'x y'");
         assert_eq!(probe_query(w("")), "");
         assert_eq!(probe_query(w("odd")), "");
-    }
-
-    #[test]
-    fn names_are_checked_as_registry4_does() {
-        assert!(check_name("tcp!h!1").is_ok());
-        assert_eq!(
-            check_name("a b").unwrap_err().to_string(),
-            "bad character in service name"
-        );
-        assert_eq!(
-            check_name("a/b").unwrap_err().to_string(),
-            "bad character in service name"
-        );
-        assert_eq!(
-            check_name("new").unwrap_err().to_string(),
-            "bad service name"
-        );
-        assert_eq!(check_name("").unwrap_err().to_string(), "bad service name");
     }
 }

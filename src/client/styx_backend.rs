@@ -10,6 +10,7 @@ use super::conn::BoxConn;
 use super::error::{Error, Result};
 use super::transport::READ_COUNT;
 use crate::styx::{self, Client, Fid, ORDWR, OREAD, OWRITE};
+use crate::wire::Diagnostic;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use std::sync::Arc;
@@ -18,8 +19,10 @@ use tokio::sync::Mutex;
 /// Maps a 9P failure: an Rerror's text is the registry's diagnostic, kept verbatim.
 fn styx_err(e: styx::Error) -> Error {
     match e {
-        styx::Error::Remote(text) => Error::Registry(text),
-        styx::Error::NotFound(name) => Error::Registry(format!("file does not exist: '{name}'")),
+        styx::Error::Remote(text) => Error::from_remote(&text),
+        styx::Error::NotFound(name) => {
+            Error::Registry(Diagnostic::Other(format!("file does not exist: '{name}'")))
+        }
         e => Error::Io(std::io::Error::other(e.to_string())),
     }
 }
@@ -98,7 +101,7 @@ async fn read_to_end(f: &Fid) -> styx::Result<String> {
 async fn write_once(f: &Fid, offset: u64, data: &[u8]) -> Result<()> {
     let n = f.write(offset, data).await.map_err(styx_err)?;
     if n != data.len() {
-        return Err(Error::Registry(format!(
+        return Err(Error::Protocol(format!(
             "short write: {n} of {}",
             data.len()
         )));
@@ -172,7 +175,7 @@ impl StyxSession {
         let names: Vec<&str> = name.split('/').filter(|n| !n.is_empty()).collect();
         if names.is_empty() {
             // A walk of no names would be the root itself.
-            return Err(Error::Registry("bad service name".into()));
+            return Err(Error::Registry(Diagnostic::BadName));
         }
         let f = self.root.walk(&names).await.map_err(styx_err)?;
         f.remove().await.map_err(styx_err)
@@ -183,7 +186,7 @@ impl StyxSession {
         let fid = open(&self.root, "event", OREAD)
             .await
             .map_err(|e| match styx_err(e) {
-                Error::Registry(text) => Error::NoEvents(text),
+                Error::Registry(d) => Error::NoEvents(d.to_string()),
                 e => e,
             })?;
         Ok(StyxFile { fid, offset: 0 })

@@ -9,9 +9,9 @@
 //! The variants:
 //!
 //! * `Styx`: 9P2000 over any byte stream (our `styx` client), shaped like Inferno's devmnt traffic
-//!   (vectors/limbo-registries-9p.md);
+//!   (spec/vectors/limbo-registries-9p.md);
 //! * `Host`: a directory the operating system has mounted, through ordinary file operations;
-//! * `Shim`: the TCP shim of issue 4 (ports 6701/6702/6703, `shim_backend.rs`): find = a 6702
+//! * `Shim`: the TCP shim (ports 6701/6702/6703, `shim_backend.rs`): find = a 6702
 //!   connection with the query line; services = find with an empty query; register = a 6701
 //!   connection held open, updates are further lines; events = a 6703 connection after its
 //!   `READY` line; unregister has no shim counterpart ([`Error::Unsupported`]).
@@ -22,9 +22,9 @@
 
 use super::error::{Error, Result};
 use super::host::{HostDir, HostFile};
-use super::lines::parse_event;
 use super::shim_backend::{ShimClient, ShimEvents, ShimReg};
 use super::styx_backend::{StyxFile, StyxSession};
+use crate::wire::parse_event;
 use std::sync::Arc;
 
 /// How many bytes one read asks for: devmnt's 8192 (msize 8216 less the 24-byte header).
@@ -36,7 +36,7 @@ pub enum Backend {
     Styx(Arc<StyxSession>),
     /// A host directory.
     Host(HostDir),
-    /// The TCP shim's three ports (registry4.md §8).
+    /// The TCP shim's three ports (spec/registry.md §8).
     Shim(ShimClient),
 }
 
@@ -140,7 +140,9 @@ impl EventHandle {
         };
         let data = data.map_err(|e| match e {
             // Older registries serve no event file: a read fails with `not implemented yet`.
-            Error::Registry(text) if text.contains("not implemented") => Error::NoEvents(text),
+            Error::Registry(d) if d.to_string().contains("not implemented") => {
+                Error::NoEvents(d.to_string())
+            }
             e => e,
         })?;
         if data.is_empty() {

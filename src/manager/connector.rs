@@ -1,7 +1,7 @@
 //! How the manager reaches a registry, again and again.
 
 use crate::client::{self, Registry};
-use crate::shim::ShimPorts;
+use crate::wire::ShimPorts;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 

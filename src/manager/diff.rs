@@ -3,7 +3,6 @@
 //! and added.
 
 use crate::client::{Change, Service};
-use std::collections::{HashMap, HashSet};
 
 /// The result of comparing the known services with a fresh `find`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -16,41 +15,23 @@ pub struct Outcome {
     pub held_back: bool,
 }
 
-/// Compares `old` with `new`. Services are told apart by name; a change of attributes is
-/// compared as a set of pairs, since the registry lists attributes in its own order. In `grace`,
-/// services missing from `new` are kept, unreported.
+/// Compares `old` with `new` as [`Monitor`](crate::client::Monitor) does (the one diff,
+/// attributes compared as a set). In `grace`, services missing from `new` are kept, unreported.
 pub fn compare(old: &[Service], new: Vec<Service>, grace: bool) -> Outcome {
-    let old_by_name: HashMap<&str, &Service> = old.iter().map(|s| (s.addr.as_str(), s)).collect();
-    let new_names: HashSet<String> = new.iter().map(|s| s.addr.clone()).collect();
     let mut out = Outcome::default();
     let mut kept = Vec::new();
-    for s in old.iter().filter(|s| !new_names.contains(&s.addr)) {
-        if grace {
-            kept.push(s.clone());
-            out.held_back = true;
-        } else {
-            out.changes.push(Change::Removed(s.clone()));
-        }
-    }
-    for s in &new {
-        match old_by_name.get(s.addr.as_str()) {
-            None => out.changes.push(Change::Added(s.clone())),
-            Some(o) if !same_attrs(o, s) => out.changes.push(Change::Changed(s.clone())),
-            Some(_) => {}
+    for change in crate::client::diff(old, &new) {
+        match change {
+            Change::Removed(s) if grace => {
+                kept.push(s);
+                out.held_back = true;
+            }
+            c => out.changes.push(c),
         }
     }
     out.known = new;
     out.known.extend(kept);
     out
-}
-
-/// Whether two descriptions hold the same pairs, in any order.
-fn same_attrs(a: &Service, b: &Service) -> bool {
-    let mut x: Vec<(&str, &str)> = a.attrs.iter().collect();
-    let mut y: Vec<(&str, &str)> = b.attrs.iter().collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::connector::Connector;
 use super::diff::compare;
 use super::handles::Status;
 use crate::client::{self, Attributes, Change, Events, Registered, Registry, Service};
+use crate::wire::{self, Diagnostic};
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -52,7 +53,6 @@ struct Lost;
 
 /// Whether an error means the connection, rather than the request, failed.
 /// The registry's refusal of a name in use (registry4.md §3).
-const DUPLICATE: &str = "duplicate service name";
 
 fn is_lost(e: &client::Error) -> bool {
     matches!(
@@ -448,12 +448,8 @@ fn merge(attrs: &mut Attributes, update: &Attributes) {
 /// before (a restarted registry would have lost it) and counts as registered.
 async fn try_register(svc: &mut Svc, reg: &Registry, now: Instant) -> Result<(), Lost> {
     let result = reg.register(&svc.addr, &svc.attrs, false).await;
-    if let Err(client::Error::Registry(text)) = &result
-        && text == DUPLICATE
-        && svc
-            .attrs
-            .get("persist")
-            .is_some_and(crate::registry::state::limbo_int_nonzero)
+    if let Err(client::Error::Registry(Diagnostic::Duplicate)) = &result
+        && wire::persists(svc.attrs.iter())
     {
         tracing::debug!("manager: {} is still registered (persistent)", svc.addr);
         svc.retry_at = None;

@@ -6,10 +6,10 @@
 //! library it is built on.
 
 use super::node::{Node, mode_ok, openok};
-use super::state::{FidRef, State, StateError};
+use super::state::{FidRef, State};
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
-use crate::text;
+use crate::wire::{self, Diagnostic};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -73,7 +73,7 @@ pub fn now() -> u32 {
         .unwrap_or(0)
 }
 
-fn err(e: StateError) -> FsError {
+fn err(e: Diagnostic) -> FsError {
     FsError::from(e.to_string())
 }
 
@@ -251,7 +251,7 @@ impl RegistryFs {
         if !open {
             return std::future::pending().await;
         }
-        let s = text::format_event(u64::from(vers));
+        let s = wire::format_event(u64::from(vers));
         Ok(slice(&Bytes::from(s), 0, count))
     }
 }
@@ -326,7 +326,7 @@ impl FileSystem for RegistryFs {
             // Offsets are ignored: a client updates at the offset its registration left.
             Node::Svc(id) => self.state().write(id, &s, now()).map_err(err)?,
             Node::Find => {
-                f.filter = text::parse_pairs(&s).map_err(|_| err(StateError::OddPairs))?;
+                f.filter = wire::parse_pairs(&s).map_err(err)?;
             }
             Node::Root => return Err(errors::EPERM.into()),
             _ => return Err(EGREG.into()),

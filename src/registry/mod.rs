@@ -30,4 +30,4 @@ pub use index::ServiceId;
 pub use server::{
     AUTH_TIMEOUT, Builder, DEFAULT_LISTEN, Registry, RunningServer, Server, ServerAuth, ServerError,
 };
-pub use state::{FidRef, Service, State, StateError};
+pub use state::{FidRef, Service, State};

@@ -181,7 +181,7 @@ impl Registry {
         let mut st = self.fs.state();
         for (name, attrs) in attrdb::static_services(entries) {
             if let Err(e) = st.add_static(&name, attrs, t) {
-                notes.push(format!("service {}: {e}", crate::text::quote(&name)));
+                notes.push(format!("service {}: {e}", crate::wire::quote(&name)));
             }
         }
         notes

@@ -5,42 +5,13 @@
 //! including its quirks, which are noted where they occur.
 
 use super::index::{AttrIndex, ServiceId};
-use crate::text;
+use crate::wire::{self, Diagnostic};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The owner of static services loaded with `-f`, and the uid/gid of the registry's own files.
 pub const REGISTRY_USER: &str = "registry";
-
-/// Why a registry operation failed. The messages are Inferno's, verbatim: they go into Rerror.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StateError {
-    /// A service name holds a character `<= ' '`, `/` or DEL.
-    #[error("bad character in service name")]
-    BadChar,
-    /// A service name is empty or one of `new`, `event`, `find`, `index`.
-    #[error("bad service name")]
-    BadName,
-    /// Another service has the name already.
-    #[error("duplicate service name")]
-    Duplicate,
-    /// The words after the name (or of a query) are not pairs.
-    #[error("odd attribute/value pairs")]
-    OddPairs,
-    /// A write to a service holds no words at all.
-    #[error("bad syntax")]
-    BadSyntax,
-    /// A write to a service that is gone (Inferno's `Egreg`).
-    #[error("buggy program!")]
-    Gone,
-    /// Only a service's owner may remove it.
-    #[error("permission denied")]
-    PermissionDenied,
-    /// The service does not exist (any more).
-    #[error("file does not exist")]
-    NotFound,
-}
 
 /// Identifies the fid that opened `new`: clunking that fid (and only that one) unregisters the
 /// service. Inferno compares fid numbers; we give every fid state of every connection a number
@@ -85,7 +56,7 @@ impl Service {
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
     /// non-zero Limbo `int`.
     pub fn persists(&self) -> bool {
-        self.get("persist").is_some_and(limbo_int_nonzero)
+        wire::persists(self.attrs.iter().map(|(a, v)| (&**a, &**v)))
     }
 
     /// Appends the service's line, `%q` quoted and ending in a newline, to `out`.
@@ -93,37 +64,16 @@ impl Service {
         let Some(name) = &self.name else {
             return;
         };
-        text::push_quoted(out, name);
-        for (a, v) in &self.attrs {
-            out.push(' ');
-            text::push_quoted(out, a);
-            out.push(' ');
-            text::push_quoted(out, v);
-        }
+        wire::push_line(out, name, self.attrs.iter().map(|(a, v)| (&**a, &**v)));
         out.push('\n');
     }
 }
 
-/// Whether Limbo's string-to-int conversion (C `strtol(s, nil, 10)`) gives a non-zero value:
-/// leading white space, an optional sign, then decimal digits. Out-of-range values clamp, so any
-/// non-zero digit makes the result non-zero.
-pub fn limbo_int_nonzero(s: &str) -> bool {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    t.chars().take_while(char::is_ascii_digit).any(|c| c != '0')
-}
-
-/// Inferno's `svcnameok`: checks a new service name, characters first, then reserved names, then
-/// duplicates.
-fn check_name(name: &str, names: &HashMap<Arc<str>, ServiceId>) -> Result<(), StateError> {
-    if name.chars().any(|c| c <= ' ' || c == '/' || c == '\x7f') {
-        return Err(StateError::BadChar);
-    }
-    if matches!(name, "" | "new" | "event" | "find" | "index") {
-        return Err(StateError::BadName);
-    }
+/// Inferno's `svcnameok`: the name rules of [`wire::check_name`], then duplicates.
+fn check_name(name: &str, names: &HashMap<Arc<str>, ServiceId>) -> Result<(), Diagnostic> {
+    wire::check_name(name)?;
     if names.contains_key(name) {
-        return Err(StateError::Duplicate);
+        return Err(Diagnostic::Duplicate);
     }
     Ok(())
 }
@@ -273,7 +223,7 @@ impl State {
         name: &str,
         attrs: impl IntoIterator<Item = (String, String)>,
         now: u32,
-    ) -> Result<ServiceId, StateError> {
+    ) -> Result<ServiceId, Diagnostic> {
         check_name(name, &self.names)?;
         let id = self.create(REGISTRY_USER, None, now);
         let name: Arc<str> = Arc::from(name);
@@ -292,11 +242,11 @@ impl State {
     ///
     /// As in Inferno, a first write whose pairs are odd still names the service (without counting
     /// a change) before failing with `odd attribute/value pairs`.
-    pub fn write(&mut self, id: ServiceId, data: &str, now: u32) -> Result<(), StateError> {
-        let svc = self.services.get_mut(&id).ok_or(StateError::Gone)?;
-        let mut toks = text::unquote(data);
+    pub fn write(&mut self, id: ServiceId, data: &str, now: u32) -> Result<(), Diagnostic> {
+        let svc = self.services.get_mut(&id).ok_or(Diagnostic::Gone)?;
+        let mut toks = wire::unquote(data);
         if toks.is_empty() {
-            return Err(StateError::BadSyntax);
+            return Err(Diagnostic::BadSyntax);
         }
         if svc.name.is_none() {
             let name = toks.remove(0);
@@ -305,7 +255,7 @@ impl State {
             self.names.insert(name.clone(), id);
             svc.name = Some(name);
         }
-        let pairs = text::pairs(toks).map_err(|_| StateError::OddPairs)?;
+        let pairs = wire::pairs(toks)?;
         svc.mtime = now;
         svc.vers = svc.vers.wrapping_add(1);
         for (a, v) in pairs {
@@ -362,10 +312,10 @@ impl State {
     ///
     /// Inferno's registry dereferences a missing service here and dies; we answer
     /// `file does not exist` instead.
-    pub fn remove(&mut self, id: ServiceId, uname: &str) -> Result<(), StateError> {
-        let svc = self.services.get(&id).ok_or(StateError::NotFound)?;
+    pub fn remove(&mut self, id: ServiceId, uname: &str) -> Result<(), Diagnostic> {
+        let svc = self.services.get(&id).ok_or(Diagnostic::NotFound)?;
         if svc.owner != uname {
-            return Err(StateError::PermissionDenied);
+            return Err(Diagnostic::PermissionDenied);
         }
         self.unlink(id);
         self.bump();

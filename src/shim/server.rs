@@ -1,13 +1,12 @@
 //! The shim server: the three ports' listeners and the protocol on each connection.
 
 use super::limits::ShimLimits;
-use super::lines::RecordReader;
 use super::upstream::{Pool, Upstream};
-use super::{MAX_LINE, READY, ShimPorts};
 use crate::client::Attributes;
 use crate::dial::Addr;
 use crate::registry::RunningServer;
-use crate::text::{format_event, pairs, unquote};
+use crate::wire::{MAX_LINE, READY, RecordReader, ShimPorts};
+use crate::wire::{format_event, pairs, unquote};
 use futures_util::StreamExt;
 use std::fmt;
 use std::io;

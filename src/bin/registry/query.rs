@@ -126,7 +126,7 @@ pub async fn run(args: Args) -> CmdResult {
     let reg = args.reg.open().await?;
     if !args.pairs.is_empty() {
         // As regquery: each argument quoted, joined by blanks; the registry judges the pairs.
-        let query = registries::text::quote_words(args.pairs.iter().map(String::as_str));
+        let query = registries::wire::quote_words(args.pairs.iter().map(String::as_str));
         let text = reg.find_raw(&query).await?;
         print_reply(&text, args.names_only)?;
         return Ok(ExitCode::SUCCESS);
@@ -174,7 +174,7 @@ fn print_reply(text: &str, names_only: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if names_only {
         for line in text.lines() {
-            if let Some(name) = registries::text::unquote(line).first() {
+            if let Some(name) = registries::wire::unquote(line).first() {
                 writeln!(out, "{name}")?;
             }
         }

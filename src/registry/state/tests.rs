@@ -76,35 +76,35 @@ fn update_prepends_and_replace_reverses_prefix() {
 fn name_errors() {
     let (mut s, _, _) = captured();
     for (data, err) in [
-        ("", StateError::BadSyntax),
-        ("   \n", StateError::BadSyntax),
-        ("a/b", StateError::BadChar),
-        ("'a b'", StateError::BadChar),
-        ("'a\x7f'", StateError::BadChar),
-        ("new", StateError::BadName),
-        ("event x y", StateError::BadName),
-        ("find", StateError::BadName),
-        ("index", StateError::BadName),
-        ("''", StateError::BadName),
-        ("tcp!127.0.0.1!7001", StateError::Duplicate),
+        ("", Diagnostic::BadSyntax),
+        ("   \n", Diagnostic::BadSyntax),
+        ("a/b", Diagnostic::BadChar),
+        ("'a b'", Diagnostic::BadChar),
+        ("'a\x7f'", Diagnostic::BadChar),
+        ("new", Diagnostic::BadName),
+        ("event x y", Diagnostic::BadName),
+        ("find", Diagnostic::BadName),
+        ("index", Diagnostic::BadName),
+        ("''", Diagnostic::BadName),
+        ("tcp!127.0.0.1!7001", Diagnostic::Duplicate),
     ] {
         let id = s.create("u", Some(FidRef(1)), 0);
         assert_eq!(s.write(id, data, 0), Err(err.clone()), "{data:?}");
         assert!(!err.to_string().is_empty());
     }
     assert_eq!(
-        StateError::BadChar.to_string(),
+        Diagnostic::BadChar.to_string(),
         "bad character in service name"
     );
-    assert_eq!(StateError::Gone.to_string(), "buggy program!");
+    assert_eq!(Diagnostic::Gone.to_string(), "buggy program!");
     let rv = s.rootvers();
     // A first write with odd pairs names the service anyway, without a change.
     let id = s.create("u", Some(FidRef(2)), 0);
-    assert_eq!(s.write(id, "odd a", 0), Err(StateError::OddPairs));
+    assert_eq!(s.write(id, "odd a", 0), Err(Diagnostic::OddPairs));
     assert_eq!(s.service(id).unwrap().name.as_deref(), Some("odd"));
     assert_eq!(s.rootvers(), rv);
-    assert_eq!(s.write(id, "", 0), Err(StateError::BadSyntax));
-    assert_eq!(s.write(id, "a b c", 0), Err(StateError::OddPairs));
+    assert_eq!(s.write(id, "", 0), Err(Diagnostic::BadSyntax));
+    assert_eq!(s.write(id, "a b c", 0), Err(Diagnostic::OddPairs));
     s.write(id, "a b", 0).unwrap();
     assert_eq!(s.rootvers(), rv + 1);
 }
@@ -124,7 +124,7 @@ fn persist_rule() {
     ] {
         let mut s = State::new(0);
         let id = s.create("u", Some(C1), 0);
-        s.write(id, &format!("svc persist {}", text::quote(v)), 0)
+        s.write(id, &format!("svc persist {}", wire::quote(v)), 0)
             .unwrap();
         assert_eq!(!s.release(id, C1, false), keep, "persist {v:?}");
     }
@@ -150,10 +150,10 @@ fn release_only_by_creator_and_orclose() {
 #[test]
 fn remove_by_owner_only() {
     let (mut s, a, b) = captured();
-    assert_eq!(s.remove(b, "mallory"), Err(StateError::PermissionDenied));
+    assert_eq!(s.remove(b, "mallory"), Err(Diagnostic::PermissionDenied));
     assert_eq!(s.remove(b, "root"), Ok(()));
-    assert_eq!(s.remove(b, "root"), Err(StateError::NotFound));
-    assert_eq!(s.write(b, "x y", 0), Err(StateError::Gone));
+    assert_eq!(s.remove(b, "root"), Err(Diagnostic::NotFound));
+    assert_eq!(s.write(b, "x y", 0), Err(Diagnostic::Gone));
     assert_eq!(s.lookup("tcp!127.0.0.1!7002"), None);
     assert_eq!(s.lookup("tcp!127.0.0.1!7001"), Some(a));
     assert_eq!(s.rootvers(), 3);
@@ -186,7 +186,7 @@ fn static_services_and_lookup() {
             0,
         )
         .unwrap();
-    assert_eq!(s.add_static("new", vec![], 0), Err(StateError::BadName));
+    assert_eq!(s.add_static("new", vec![], 0), Err(Diagnostic::BadName));
     let svc = s.service(id).unwrap();
     assert_eq!(svc.owner, REGISTRY_USER);
     assert!(svc.creator.is_none());

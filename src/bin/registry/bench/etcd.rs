@@ -124,7 +124,7 @@ impl System for Etcd {
 
     async fn register(&self, conn: &EtcdConn, svc: &Svc) -> BenchResult<(EtcdConn, String)> {
         let k = key(svc);
-        let value = registries::text::format_pairs(svc.attrs());
+        let value = registries::wire::format_pairs(svc.attrs());
         let mut kv = conn.kv.clone();
         kv.put(
             k.as_str(),

@@ -1,4 +1,4 @@
-//! Reading the shim's lines: records ended by a newline outside single quotes, with a length limit.
+//! Reading the shim's lines (spec/registry.md §8): records ended by a newline outside single quotes, with a length limit.
 //!
 //! A service line may hold a value with a newline in it: `%q` (and the Perl client's `quote`)
 //! writes it inside quotes, so a newline ends a record only outside quotes, as Limbo's `qgets`
