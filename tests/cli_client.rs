@@ -113,6 +113,34 @@ async fn register_query_watch_and_interrupt() {
     watcher.kill().await.unwrap();
 }
 
+/// `registry watch` reports nothing for an update that only reorders a service's pairs.
+#[tokio::test]
+async fn watch_ignores_reordered_pairs() {
+    use registries::client::{Attributes, Registry};
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
+    let m = addr.as_str();
+    let reg = Registry::open(m).await.unwrap();
+    let mut r = reg
+        .register(
+            "svc",
+            &Attributes::new([("x", "1"), ("y", "2"), ("z", "3")]),
+            false,
+        )
+        .await
+        .unwrap();
+    let (mut watcher, mut seen) = watch(&["watch", "-m", m]);
+    assert_eq!(next_line(&mut seen).await, "+ svc z 3 y 2 x 1");
+    r.update(&Attributes::new([("x", "1")])).await.unwrap();
+    let (_, out, _) = run(&["query", "-m", m, "x", "1"]).await;
+    assert_eq!(out, "svc y 2 z 3 x 1\n", "the registry reordered the pairs");
+    let _marker = reg
+        .register("marker", &Attributes::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(next_line(&mut seen).await, "+ marker");
+    watcher.kill().await.unwrap();
+}
+
 #[tokio::test]
 async fn killed_register_vanishes() {
     let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;

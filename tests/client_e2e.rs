@@ -222,6 +222,37 @@ async fn monitor_sees_added_changed_removed() {
     assert_eq!(names(m.services()), ["before"]);
 }
 
+/// An update that only moves pairs around (the registry's set reverses the pairs before a
+/// replaced one) is no change to a monitor: attributes are compared as a set.
+#[tokio::test]
+async fn monitor_ignores_reordered_pairs() {
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
+    let reg = connect(&addr, "alice").await;
+    let mut r = reg
+        .register(
+            "svc",
+            &Attributes::new([("x", "1"), ("y", "2"), ("z", "3")]),
+            false,
+        )
+        .await
+        .unwrap();
+    let mut m = Monitor::new(&reg, &[] as &[(&str, &str)]).await.unwrap();
+    let first = match next(&mut m).await {
+        Change::Added(s) => s,
+        c => panic!("expected svc added, got {c:?}"),
+    };
+    r.update(&Attributes::new([("x", "1")])).await.unwrap();
+    let now = &reg.find(&[("x", "1")]).await.unwrap()[0];
+    assert_ne!(now.attrs, first.attrs, "the registry reordered the pairs");
+    assert!(now.attrs.same_pairs(&first.attrs));
+    // The next change the monitor reports is the marker, not a spurious change of svc.
+    let _marker = reg
+        .register("marker", &Attributes::default(), false)
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut m).await, Change::Added(s) if s.addr == "marker"));
+}
+
 #[tokio::test]
 async fn mounted_connection_is_found_by_new() {
     let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
