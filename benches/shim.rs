@@ -8,10 +8,10 @@
 //!   registrations are back (median of several restarts), over 9P and over the shim.
 
 use registries::client::{Attributes, Registry};
-use registries::dial::Addr;
 use registries::manager::{Connector, Manager};
+use registries::net::Addr;
 use registries::registry::{RunningServer, Server};
-use registries::shim::{ShimPorts, Upstream, start};
+use registries::shim::{Builder, ShimPorts, Upstream};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -72,13 +72,11 @@ async fn main() {
     );
     let server = serve(0).await;
     let port = port_of(&server);
-    let shim = start(
-        Upstream::Local(server.registry().clone()),
-        "127.0.0.1",
-        ShimPorts::EPHEMERAL,
-    )
-    .await
-    .expect("shim");
+    let shim = Builder::new(Upstream::Local(server.registry().clone()))
+        .ports(ShimPorts::EPHEMERAL)
+        .start()
+        .await
+        .expect("shim");
     let addrs = shim.local_addrs();
     let direct = Registry::connect_stream(
         TcpStream::connect(("127.0.0.1", port))
@@ -160,13 +158,11 @@ async fn main() {
     for over_shim in [false, true] {
         let mut server = serve(0).await;
         let port = port_of(&server);
-        let mut shim = start(
-            Upstream::Local(server.registry().clone()),
-            "127.0.0.1",
-            ShimPorts::EPHEMERAL,
-        )
-        .await
-        .expect("shim");
+        let mut shim = Builder::new(Upstream::Local(server.registry().clone()))
+            .ports(ShimPorts::EPHEMERAL)
+            .start()
+            .await
+            .expect("shim");
         let ports = shim.local_addrs().ports();
         let connector = if over_shim {
             Connector::shim("127.0.0.1", ports)
@@ -187,12 +183,10 @@ async fn main() {
             let t = Instant::now();
             server = serve(port).await;
             shim = loop {
-                match start(
-                    Upstream::Local(server.registry().clone()),
-                    "127.0.0.1",
-                    ports,
-                )
-                .await
+                match Builder::new(Upstream::Local(server.registry().clone()))
+                    .ports(ports)
+                    .start()
+                    .await
                 {
                     Ok(s) => break s,
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use registries::styx::server::{ConnCtx, FileSystem, FsError, Limits, Opened, serve};
+use registries::styx::server::{ConnCtx, FileSystem, FsError, Limits, Opened, serve_connection};
 use registries::styx::{Body, Client, Msg, OREAD, QTDIR, Qid, Stat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -209,7 +209,15 @@ async fn echo_floor() -> f64 {
 async fn styx_reads(in_flight: usize) -> f64 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(serve(l, Arc::new(Tiny), Limits::default()));
+    tokio::spawn(async move {
+        let (s, peer) = l.accept().await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let ctx = ConnCtx {
+            authenticated_user: None,
+            peer: peer.to_string(),
+        };
+        let _ = serve_connection(s, Arc::new(Tiny), ctx, Limits::default()).await;
+    });
     let s = TcpStream::connect(addr).await.unwrap();
     s.set_nodelay(true).unwrap();
     let c = Client::connect(s).await.unwrap();

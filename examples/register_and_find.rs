@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The registry to use: the first argument, else the default `net!$registry!registry`.
     let addr = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| registries::dial::DEFAULT_REGISTRY.to_string());
+        .unwrap_or_else(|| registries::net::DEFAULT_REGISTRY.to_string());
     let reg = Registry::connect(
         Some(&Service::new(addr, Attributes::new([("auth", "none")]))),
         None,

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let addr = args
         .next()
-        .unwrap_or_else(|| registries::dial::DEFAULT_REGISTRY.to_string());
+        .unwrap_or_else(|| registries::net::DEFAULT_REGISTRY.to_string());
     let words: Vec<String> = args.collect();
     let filter: Vec<(&str, &str)> = words
         .chunks_exact(2)

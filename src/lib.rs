@@ -11,14 +11,15 @@
 //!   (Inferno::RegMgr parity).
 //! * [`shim`]: the TCP shim of ports 6701/6702/6703 (Inferno::RegMgr::TCP), server and client.
 //! * [`wire`]: the registry's text and rules (`%q` quoting, service lines, names, diagnostics).
-//! * [`dial`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`).
+//! * [`net`]: Inferno dial strings (`tcp!host!port`, `net!host!service`, `unix!/path`), dialling,
+//!   listening and the one accept loop.
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod client;
-pub mod dial;
 pub mod manager;
+pub mod net;
 pub mod registry;
 pub mod shim;
 pub mod styx;

@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::within;
+
 use std::process::Stdio;
-use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
@@ -12,13 +13,6 @@ fn registry(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
     c.args(args).kill_on_drop(true).stdin(Stdio::null());
     c
-}
-
-/// Generous bound so a broken command fails the test instead of hanging it.
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("timed out")
 }
 
 /// Runs a command to completion: (success, stdout, stderr).

@@ -14,11 +14,9 @@ fn registry(args: &[&str]) -> Command {
     c
 }
 
-/// Generous bound so a broken command fails the test instead of hanging it.
+/// Generous bound: a registration comes back only after the registry restarts.
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("timed out")
+    common::within_for(Duration::from_secs(60), f).await
 }
 
 use common::process::serve;

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::within;
+
 use futures_util::StreamExt;
 use registries::client::{Attributes, Change, Error, Monitor, Registry, Service};
 use registries::wire::Diagnostic;
@@ -12,13 +14,6 @@ async fn connect(addr: &str, user: &str) -> Registry {
     let svc = Service::new(addr, Attributes::new([("auth", "none")]));
     let a = svc.attach(None, None).await.unwrap();
     Registry::connect_stream(a.fd, Some(user)).await.unwrap()
-}
-
-/// Generous bound so a broken server fails the test instead of hanging it.
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("timed out")
 }
 
 /// The monitor's next change, which must come.

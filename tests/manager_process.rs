@@ -4,16 +4,12 @@
 
 mod common;
 
+use common::within;
+
 use registries::client::{Attributes, Change, Registry};
 use registries::manager::{Connector, Manager};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("timed out")
-}
 
 use common::process::serve;
 

@@ -1,40 +1,19 @@
 //! The manager across registry restarts and dropped connections, over 9P and over the shim.
 
+mod common;
+
+use common::within;
 use registries::client::{Attributes, Change, Registry, Service};
-use registries::dial::Addr;
 use registries::manager::{Connector, Manager, MonitorHandle};
-use registries::registry::{RunningServer, Server};
-use registries::shim::{RunningShim, ShimPorts, Upstream, start};
+use registries::net::Addr;
+use registries::registry::RunningServer;
+use registries::shim::{Builder, RunningShim, ShimPorts, Upstream};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Generous bound so a broken test fails instead of hanging; never a performance assertion.
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("timed out")
-}
-
+/// A registry on `port` (0: a free one); a restart binds the port the last run used.
 async fn serve(port: u16) -> RunningServer {
-    // A restart binds the port the last run used; retry briefly in case the system is slow to
-    // release it.
-    let mut tries = 0;
-    loop {
-        let r = Server::builder()
-            .listen_str(&format!("tcp!127.0.0.1!{port}"))
-            .unwrap()
-            .start()
-            .await;
-        match r {
-            Ok(s) => return s,
-            Err(e) if tries < 100 => {
-                tries += 1;
-                eprintln!("rebind {port}: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot listen again on {port}: {e}"),
-        }
-    }
+    common::registry::restart_on(port).await
 }
 
 fn port_of(s: &RunningServer) -> u16 {
@@ -147,12 +126,10 @@ async fn survives_registry_restart_over_9p() {
 async fn serve_shim(server: &RunningServer, ports: ShimPorts) -> RunningShim {
     let mut tries = 0;
     loop {
-        match start(
-            Upstream::Local(server.registry().clone()),
-            "127.0.0.1",
-            ports,
-        )
-        .await
+        match Builder::new(Upstream::Local(server.registry().clone()))
+            .ports(ports)
+            .start()
+            .await
         {
             Ok(s) => return s,
             Err(e) if tries < 100 => {

@@ -14,7 +14,7 @@ async fn python_9p_client_drives_the_registry() {
     };
     let server = common::registry::start().await;
     let port = match &server.local_addrs()[0] {
-        registries::dial::Addr::Tcp { port, .. } => *port,
+        registries::net::Addr::Tcp { port, .. } => *port,
         other => panic!("not tcp: {other}"),
     };
     let script = common::peers::peer_script("registry_py9p_client.py");

@@ -20,7 +20,7 @@ use tokio::process::Command;
 const HANG: Duration = Duration::from_secs(120);
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(HANG, f).await.expect("timed out")
+    common::within_for(HANG, f).await
 }
 
 fn registry_cmd() -> Command {

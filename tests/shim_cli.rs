@@ -1,19 +1,14 @@
 //! `registry serve` with its shim, and `registry shim --registry` in front of a separately
 //! started server, each in its own process.
 
+mod common;
+
+use common::within;
 use registries::client::{Attributes, Registry};
 use std::process::Stdio;
-use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, Command};
-
-/// Generous bound so a broken command fails the test instead of hanging it.
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("timed out")
-}
 
 fn registry(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));

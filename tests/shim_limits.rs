@@ -3,33 +3,25 @@
 
 mod common;
 
+use common::within;
+
 use registries::client::{Attributes, Registry};
-use registries::dial::Addr;
+use registries::net::Addr;
 use registries::registry::RunningServer;
-use registries::shim::{RunningShim, ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
+use registries::shim::{Builder, RunningShim, ShimLimits, ShimPorts, Upstream};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// Generous bound so a broken test fails instead of hanging; never a performance assertion.
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("timed out")
-}
-
 /// A registry and a shim in front of it with `limits`.
 async fn fixture(limits: ShimLimits) -> (RunningServer, RunningShim) {
     let server = common::registry::start().await;
-    let config = ShimConfig { user: None, limits };
-    let shim = start_with(
-        Upstream::Local(server.registry().clone()),
-        "127.0.0.1",
-        ShimPorts::EPHEMERAL,
-        config,
-    )
-    .await
-    .unwrap();
+    let shim = Builder::new(Upstream::Local(server.registry().clone()))
+        .ports(ShimPorts::EPHEMERAL)
+        .limits(limits)
+        .start()
+        .await
+        .unwrap();
     (server, shim)
 }
 

@@ -2,21 +2,15 @@
 
 mod common;
 
+use common::within;
+
 use registries::client::{Attributes, Registry};
-use registries::dial::Addr;
-use registries::registry::{RunningServer, Server};
-use registries::shim::{RunningShim, ShimAddrs, ShimPorts, Upstream, start};
+use registries::net::Addr;
+use registries::registry::RunningServer;
+use registries::shim::{Builder, RunningShim, ShimAddrs, ShimPorts, Upstream};
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-
-/// Generous bound so a broken test fails instead of hanging; never a performance assertion.
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("timed out")
-}
 
 struct Fixture {
     server: RunningServer,
@@ -26,13 +20,11 @@ struct Fixture {
 impl Fixture {
     async fn start() -> Fixture {
         let server = common::registry::start().await;
-        let shim = start(
-            Upstream::Local(server.registry().clone()),
-            "127.0.0.1",
-            ShimPorts::EPHEMERAL,
-        )
-        .await
-        .unwrap();
+        let shim = Builder::new(Upstream::Local(server.registry().clone()))
+            .ports(ShimPorts::EPHEMERAL)
+            .start()
+            .await
+            .unwrap();
         Fixture { server, shim }
     }
 
@@ -348,13 +340,11 @@ async fn remote_upstream_loss_closes_registrations_and_recovers() {
     let Addr::Tcp { port, .. } = server.local_addrs()[0].clone() else {
         panic!("not tcp");
     };
-    let shim = start(
-        Upstream::Remote(format!("tcp!127.0.0.1!{port}")),
-        "127.0.0.1",
-        ShimPorts::EPHEMERAL,
-    )
-    .await
-    .unwrap();
+    let shim = Builder::new(Upstream::Remote(format!("tcp!127.0.0.1!{port}")))
+        .ports(ShimPorts::EPHEMERAL)
+        .start()
+        .await
+        .unwrap();
     let addrs = shim.local_addrs();
     let mut ev = watch(addrs.event).await;
     let mut held = TcpStream::connect(addrs.new).await.unwrap();
@@ -371,20 +361,7 @@ async fn remote_upstream_loss_closes_registrations_and_recovers() {
     within(ev.read_to_end(&mut rest)).await.unwrap();
 
     // It comes back on the same port: the shim dials again for the next client.
-    let server = within(async {
-        loop {
-            match Server::builder()
-                .listen_str(&format!("tcp!127.0.0.1!{port}"))
-                .unwrap()
-                .start()
-                .await
-            {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await;
+    let server = common::registry::restart_on(port).await;
     let mut ev = watch(addrs.event).await;
     let mut again = TcpStream::connect(addrs.new).await.unwrap();
     again.write_all(b"tcp!r!2 c d\n").await.unwrap();

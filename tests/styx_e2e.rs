@@ -7,20 +7,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::ramfs::RamFs;
-use registries::styx::server::{ConnCtx, Limits, serve, serve_connection};
+use registries::styx::server::{ConnCtx, Limits, serve_connection};
 use registries::styx::{
     Body, Client, DMDIR, Error, NOFID, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, Stat,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const LONG: Duration = Duration::from_secs(20);
 
 async fn start(limits: Limits) -> (Arc<RamFs>, std::net::SocketAddr) {
     let fs = RamFs::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, fs.clone(), limits));
+    let addr = common::serve_fs(fs.clone(), limits).await;
     (fs, addr)
 }
 

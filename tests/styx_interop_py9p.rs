@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::peers::{peer_python, peer_script};
 use common::ramfs::RamFs;
-use registries::styx::server::{Limits, serve};
+use registries::styx::server::Limits;
 
 #[tokio::test]
 async fn python_9p_client_against_our_server() {
@@ -15,9 +15,7 @@ async fn python_9p_client_against_our_server() {
         return;
     };
     let fs = RamFs::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(serve(listener, fs.clone(), Limits::default()));
+    let port = common::serve_fs(fs.clone(), Limits::default()).await.port();
     let out = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new(python)

@@ -75,7 +75,7 @@ impl Registry {
             Some(s) => s,
             None => {
                 default = Service::new(
-                    crate::dial::DEFAULT_REGISTRY,
+                    crate::net::DEFAULT_REGISTRY,
                     Attributes::new([("auth", "none")]),
                 );
                 &default

@@ -52,17 +52,9 @@ impl ShimClient {
     }
 
     async fn dial(&self, port: u16) -> Result<TcpStream> {
-        let target = crate::dial::Addr::Tcp {
-            host: self.host.clone(),
-            port,
-        }
-        .socket_addr_string()
-        .unwrap_or_default();
-        let s = TcpStream::connect(&target)
+        crate::net::dial_tcp(&self.host, port)
             .await
-            .map_err(|e| dial_err(&self.host, port, e))?;
-        let _ = s.set_nodelay(true);
-        Ok(s)
+            .map_err(|e| dial_err(&self.host, port, e))
     }
 
     /// Every service: `find` with the empty query.

@@ -52,8 +52,6 @@ pub(crate) enum Cmd {
 struct Lost;
 
 /// Whether an error means the connection, rather than the request, failed.
-/// The registry's refusal of a name in use (registry4.md §3).
-
 fn is_lost(e: &client::Error) -> bool {
     matches!(
         e,

@@ -17,16 +17,13 @@ use super::attrdb;
 use super::fs::{RegistryFs, now};
 use super::state::State;
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
-use crate::dial::{Addr, DialError};
+use crate::net::{Accepting, Addr, DialError, Listener, Stream};
 use crate::styx::server::{ConnCtx, Limits, serve_connection};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 
 /// The registry's default address: `tcp!127.0.0.1!6675` (service `registry`).
 pub const DEFAULT_LISTEN: &str = "tcp!127.0.0.1!6675";
@@ -311,26 +308,32 @@ impl Builder {
         } else {
             self.listen
         };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let mut local = Vec::new();
-        let slots = Arc::new(Semaphore::new(registry.limits.max_connections.max(1)));
+        let mut listeners = Vec::new();
         for addr in addrs {
-            let listener = Listener::bind(&addr).await?;
-            local.push(listener.local_addr(&addr));
-            tasks.spawn(accept_loop(
-                listener,
-                registry.clone(),
-                slots.clone(),
-                stop_rx.clone(),
-                self.auth.clone(),
-            ));
+            let listener = Listener::bind(&addr)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            listeners.push((listener, ()));
         }
+        let local = listeners
+            .iter()
+            .map(|(l, _)| l.local_addr().clone())
+            .collect();
+        let mut accepting = Accepting::new();
+        let (served, auth) = (registry.clone(), self.auth.clone());
+        accepting.spawn(
+            "registry",
+            listeners,
+            registry.limits.max_connections,
+            move |(), stream, peer| serve_accepted(served.clone(), stream, peer, auth.clone()),
+        );
         Ok(RunningServer {
             registry,
             local,
-            stop: stop_tx,
-            tasks,
+            accepting,
             auth: self.auth,
         })
     }
@@ -341,8 +344,7 @@ impl Builder {
 pub struct RunningServer {
     registry: Registry,
     local: Vec<Addr>,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    accepting: Accepting,
     auth: Option<ServerAuth>,
 }
 
@@ -373,120 +375,30 @@ impl RunningServer {
     }
 
     /// Stops accepting and drops every connection.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn shutdown(self) {
+        self.accepting.shutdown().await;
     }
 
     /// Runs until every listener has failed (normally: forever).
-    pub async fn wait(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn wait(self) {
+        self.accepting.wait().await;
     }
 }
 
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
-}
-
-impl std::fmt::Debug for Listener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Listener")
-    }
-}
-
-impl Listener {
-    async fn bind(addr: &Addr) -> Result<Listener, ServerError> {
-        let fail = |source| ServerError::Listen {
-            addr: addr.to_string(),
-            source,
-        };
-        match addr {
-            Addr::Tcp { .. } => {
-                let sa = addr.socket_addr_string().unwrap_or_default();
-                Ok(Listener::Tcp(TcpListener::bind(sa).await.map_err(fail)?))
-            }
-            Addr::Unix(path) => {
-                // A socket file left by an earlier run would make bind fail.
-                if std::fs::symlink_metadata(path).is_ok_and(|m| {
-                    use std::os::unix::fs::FileTypeExt;
-                    m.file_type().is_socket()
-                }) {
-                    let _ = std::fs::remove_file(path);
-                }
-                Ok(Listener::Unix(
-                    UnixListener::bind(path).map_err(fail)?,
-                    path.clone(),
-                ))
-            }
-        }
-    }
-
-    fn local_addr(&self, asked: &Addr) -> Addr {
-        match self {
-            Listener::Tcp(l) => match l.local_addr() {
-                Ok(sa) => Addr::Tcp {
-                    host: sa.ip().to_string(),
-                    port: sa.port(),
-                },
-                Err(_) => asked.clone(),
-            },
-            Listener::Unix(_, p) => Addr::Unix(p.clone()),
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: Listener,
+/// Serves one accepted connection, logging how it ended.
+async fn serve_accepted(
     registry: Registry,
-    slots: Arc<Semaphore>,
-    mut stop: watch::Receiver<bool>,
+    stream: Stream,
+    peer: String,
     auth: Option<ServerAuth>,
 ) {
-    let mut conns = JoinSet::new();
-    loop {
-        while conns.try_join_next().is_some() {}
-        let slot = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            a = accept(&listener) => a,
-        };
-        let (conn, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of descriptors and the like: wait instead of spinning.
-                tracing::warn!("registry: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let registry = registry.clone();
-        let auth = auth.clone();
-        conns.spawn(async move {
-            let r = match conn {
-                Conn::Tcp(s) => serve_one(&registry, s, peer.clone(), auth.as_ref()).await,
-                Conn::Unix(s) => serve_one(&registry, s, peer.clone(), auth.as_ref()).await,
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    // The server keeps running; only this connection is refused.
-                    tracing::warn!("registry: {peer}: {e}");
-                }
-                Err(e) => tracing::debug!("registry: {peer}: connection ended: {e}"),
-                Ok(()) => {}
-            }
-            drop(slot);
-        });
-    }
-    conns.shutdown().await;
-    if let Listener::Unix(_, path) = &listener {
-        let _ = std::fs::remove_file(path);
+    match serve_one(&registry, stream, peer.clone(), auth.as_ref()).await {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            // The server keeps running; only this connection is refused.
+            tracing::warn!("registry: {peer}: {e}");
+        }
+        Err(e) => tracing::debug!("registry: {peer}: connection ended: {e}"),
+        Ok(()) => {}
     }
 }
 
@@ -508,25 +420,6 @@ where
                 peer,
             };
             registry.serve_connection(stream, ctx).await
-        }
-    }
-}
-
-enum Conn {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
-async fn accept(listener: &Listener) -> io::Result<(Conn, String)> {
-    match listener {
-        Listener::Tcp(l) => {
-            let (s, a) = l.accept().await?;
-            let _ = s.set_nodelay(true);
-            Ok((Conn::Tcp(s), format!("tcp!{}!{}", a.ip(), a.port())))
-        }
-        Listener::Unix(l, p) => {
-            let (s, _) = l.accept().await?;
-            Ok((Conn::Unix(s), format!("unix!{}", p.display())))
         }
     }
 }

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-/// The limits a shim enforces. Set them with [`super::start_with`] or
-/// [`super::serve_beside_with`].
+/// The limits a shim enforces. Set them with [`Builder::limits`](super::Builder::limits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShimLimits {
     /// Most connections the shim serves at once, over its three ports together; further ones

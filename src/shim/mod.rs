@@ -1,4 +1,4 @@
-//! The TCP shim of Inferno::RegMgr::TCP (registry4.md §8, seed 000): three plain TCP ports in
+//! The TCP shim of Inferno::RegMgr::TCP (spec/registry.md §8): three plain TCP ports in
 //! front of a registry, for clients that cannot speak 9P.
 //!
 //! * **new** (6701): the first line `name [attr val]...` registers a service (a write to `new`),
@@ -24,9 +24,11 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use registries::registry::Server;
-//! use registries::shim::{ShimPorts, Upstream, start};
+//! use registries::shim::{Builder, ShimPorts, Upstream};
 //! let running = Server::builder().listen_str("tcp!127.0.0.1!0")?.start().await?;
-//! let shim = start(Upstream::Local(running.registry().clone()), "127.0.0.1", ShimPorts::EPHEMERAL)
+//! let shim = Builder::new(Upstream::Local(running.registry().clone()))
+//!     .ports(ShimPorts::EPHEMERAL)
+//!     .start()
 //!     .await?;
 //! println!("find port: {}", shim.local_addrs().find);
 //! # Ok(()) }
@@ -38,8 +40,5 @@ pub mod upstream;
 
 pub use crate::wire::ShimPorts;
 pub use limits::ShimLimits;
-pub use server::{
-    RunningShim, ShimAddrs, ShimConfig, ShimError, serve_beside, serve_beside_with, start,
-    start_as, start_with,
-};
+pub use server::{Builder, RunningShim, ShimAddrs, ShimError};
 pub use upstream::{RemoteKey, Upstream};

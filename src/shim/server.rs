@@ -3,7 +3,7 @@
 use super::limits::ShimLimits;
 use super::upstream::{Pool, Upstream};
 use crate::client::Attributes;
-use crate::dial::Addr;
+use crate::net::{Accepting, Addr, Listener, Stream};
 use crate::registry::RunningServer;
 use crate::wire::{MAX_LINE, READY, RecordReader, ShimPorts};
 use crate::wire::{format_event, pairs, unquote};
@@ -14,9 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 /// Why the shim cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +69,7 @@ impl fmt::Display for ShimAddrs {
 #[derive(Debug)]
 pub struct RunningShim {
     addrs: ShimAddrs,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    accepting: Accepting,
 }
 
 impl RunningShim {
@@ -82,132 +79,139 @@ impl RunningShim {
     }
 
     /// Stops accepting and drops every connection (their registrations go with them).
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn shutdown(self) {
+        self.accepting.shutdown().await;
     }
 
     /// Runs until every listener has stopped (normally: forever).
-    pub async fn wait(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn wait(self) {
+        self.accepting.wait().await;
     }
 }
 
-/// How a shim runs, beyond where it listens: whom it attaches to the registry as, and its
-/// limits.
-#[derive(Debug, Clone, Default)]
-pub struct ShimConfig {
-    /// The user to attach to the registry as, the owner of the shim's registrations; `None`:
-    /// `$USER`.
-    pub user: Option<String>,
-    /// Connection cap and idle timeout.
-    pub limits: ShimLimits,
-}
-
-/// Starts the shim on `host` (a name or address; `*` is every address) and `ports`, in front of
-/// `upstream`, attaching to it as `$USER`, with the default [`ShimLimits`].
-pub async fn start(
+/// Builds and starts a shim: where it listens, whom it attaches to the registry as, its limits.
+///
+/// [`Builder::new`] fronts any [`Upstream`]; [`Builder::beside`] fronts the registry of a running
+/// `registry serve`, on that server's host.
+#[derive(Debug, Clone)]
+pub struct Builder {
     upstream: Upstream,
-    host: &str,
-    ports: ShimPorts,
-) -> Result<RunningShim, ShimError> {
-    start_as(upstream, host, ports, None).await
-}
-
-/// As [`start`], attaching to the registry as `user`: the owner of the shim's registrations.
-pub async fn start_as(
-    upstream: Upstream,
-    host: &str,
+    host: String,
     ports: ShimPorts,
     user: Option<String>,
-) -> Result<RunningShim, ShimError> {
-    let config = ShimConfig {
-        user,
-        ..ShimConfig::default()
-    };
-    start_with(upstream, host, ports, config).await
-}
-
-/// As [`start`], with another user or other limits.
-pub async fn start_with(
-    upstream: Upstream,
-    host: &str,
-    ports: ShimPorts,
-    config: ShimConfig,
-) -> Result<RunningShim, ShimError> {
-    let pool = Arc::new(Pool::new(upstream, config.user));
-    let new = bind(host, ports.new).await?;
-    let find = bind(host, ports.find).await?;
-    let event = bind(host, ports.event).await?;
-    let addr = |l: &TcpListener, port| {
-        l.local_addr().map_err(|source| ShimError::Listen {
-            addr: format!("tcp!{host}!{port}"),
-            source,
-        })
-    };
-    let addrs = ShimAddrs {
-        new: addr(&new, ports.new)?,
-        find: addr(&find, ports.find)?,
-        event: addr(&event, ports.event)?,
-    };
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let listeners = Listeners { new, find, event };
-    tasks.spawn(accept_loop(listeners, pool, config.limits, stop_rx));
-    Ok(RunningShim { addrs, stop, tasks })
-}
-
-/// The shim of `registry serve`: in front of `running`'s registry, on the host of its first
-/// listener (`asked` is that listener as given on the command line; 127.0.0.1 when it is a Unix
-/// socket). Unless `ports` is given the ports are 6701/6702/6703, or ephemeral when `asked` had
-/// port 0 or is a Unix socket, so that tests never collide. Default [`ShimLimits`].
-pub async fn serve_beside(
-    running: &RunningServer,
-    asked: Option<&Addr>,
-    ports: Option<ShimPorts>,
-) -> Result<RunningShim, ShimError> {
-    serve_beside_with(running, asked, ports, ShimLimits::default()).await
-}
-
-/// As [`serve_beside`], with other limits.
-pub async fn serve_beside_with(
-    running: &RunningServer,
-    asked: Option<&Addr>,
-    ports: Option<ShimPorts>,
     limits: ShimLimits,
-) -> Result<RunningShim, ShimError> {
-    let host = match running.local_addrs().first() {
-        Some(Addr::Tcp { host, .. }) => host.clone(),
-        _ => "127.0.0.1".to_string(),
-    };
-    let ports = ports.unwrap_or(match asked {
-        Some(Addr::Tcp { port: 0, .. }) => ShimPorts::EPHEMERAL,
-        Some(Addr::Tcp { .. }) | None => ShimPorts::DEFAULT,
-        // A Unix socket says nothing about TCP ports: do not take the well-known ones.
-        Some(Addr::Unix(_)) => ShimPorts::EPHEMERAL,
-    });
-    let config = ShimConfig { user: None, limits };
-    start_with(
-        Upstream::Local(running.registry().clone()),
-        &host,
-        ports,
-        config,
-    )
-    .await
 }
 
-async fn bind(host: &str, port: u16) -> Result<TcpListener, ShimError> {
+impl Builder {
+    /// A shim in front of `upstream`, on 127.0.0.1 and the ports 6701/6702/6703, attaching to the
+    /// registry as `$USER`, with the default [`ShimLimits`].
+    pub fn new(upstream: Upstream) -> Builder {
+        Builder {
+            upstream,
+            host: "127.0.0.1".to_string(),
+            ports: ShimPorts::DEFAULT,
+            user: None,
+            limits: ShimLimits::default(),
+        }
+    }
+
+    /// The shim of `registry serve`: in front of `running`'s registry, on the host of its first
+    /// listener (`asked` is that listener as given on the command line; 127.0.0.1 when it is a
+    /// Unix socket). The ports are 6701/6702/6703, or ephemeral when `asked` had port 0 or is a
+    /// Unix socket, so that tests never collide; [`Builder::ports`] overrides them.
+    pub fn beside(running: &RunningServer, asked: Option<&Addr>) -> Builder {
+        let host = match running.local_addrs().first() {
+            Some(Addr::Tcp { host, .. }) => host.clone(),
+            _ => "127.0.0.1".to_string(),
+        };
+        let ports = match asked {
+            Some(Addr::Tcp { port: 0, .. }) => ShimPorts::EPHEMERAL,
+            Some(Addr::Tcp { .. }) | None => ShimPorts::DEFAULT,
+            // A Unix socket says nothing about TCP ports: do not take the well-known ones.
+            Some(Addr::Unix(_)) => ShimPorts::EPHEMERAL,
+        };
+        Builder::new(Upstream::Local(running.registry().clone()))
+            .host(host)
+            .ports(ports)
+    }
+
+    /// Listen on `host`, a name or address; `*` is every address.
+    pub fn host(mut self, host: impl Into<String>) -> Builder {
+        self.host = host.into();
+        self
+    }
+
+    /// Listen on these ports ([`ShimPorts::EPHEMERAL`]: let the system choose).
+    pub fn ports(mut self, ports: ShimPorts) -> Builder {
+        self.ports = ports;
+        self
+    }
+
+    /// Attach to the registry as `user`, the owner of the shim's registrations (`None`:
+    /// `$USER`; with [`Upstream::RemoteWithKey`], the key's owner regardless).
+    pub fn user(mut self, user: Option<String>) -> Builder {
+        self.user = user;
+        self
+    }
+
+    /// Enforce these limits.
+    pub fn limits(mut self, limits: ShimLimits) -> Builder {
+        self.limits = limits;
+        self
+    }
+
+    /// Binds the three ports and starts accepting.
+    pub async fn start(self) -> Result<RunningShim, ShimError> {
+        let host = self.host.as_str();
+        let new = bind(host, self.ports.new).await?;
+        let find = bind(host, self.ports.find).await?;
+        let event = bind(host, self.ports.event).await?;
+        let addrs = ShimAddrs {
+            new: socket_addr(&new)?,
+            find: socket_addr(&find)?,
+            event: socket_addr(&event)?,
+        };
+        let pool = Arc::new(Pool::new(self.upstream, self.user));
+        let find_idle = self.limits.find_idle_timeout;
+        let mut accepting = Accepting::new();
+        // One group, so that one cap covers the three ports together.
+        accepting.spawn(
+            "shim",
+            vec![(new, Port::New), (find, Port::Find), (event, Port::Event)],
+            self.limits.max_connections,
+            move |port, stream, _peer| serve_port(pool.clone(), port, stream, find_idle),
+        );
+        Ok(RunningShim { addrs, accepting })
+    }
+}
+
+async fn bind(host: &str, port: u16) -> Result<Listener, ShimError> {
     let addr = Addr::Tcp {
         host: host.to_string(),
         port,
     };
-    let sa = addr.socket_addr_string().unwrap_or_default();
-    TcpListener::bind(&sa)
+    Listener::bind(&addr)
         .await
         .map_err(|source| ShimError::Listen {
             addr: addr.to_string(),
             source,
         })
+}
+
+/// The bound address of a shim listener (always TCP).
+fn socket_addr(l: &Listener) -> Result<SocketAddr, ShimError> {
+    let addr = l.local_addr();
+    let bad = || ShimError::Listen {
+        addr: addr.to_string(),
+        source: io::Error::other("not a TCP address"),
+    };
+    match addr {
+        Addr::Tcp { host, port } => {
+            let ip: std::net::IpAddr = host.parse().map_err(|_| bad())?;
+            Ok(SocketAddr::new(ip, *port))
+        }
+        Addr::Unix(_) => Err(bad()),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -217,67 +221,19 @@ enum Port {
     Event,
 }
 
-/// The shim's three listening sockets.
-struct Listeners {
-    new: TcpListener,
-    find: TcpListener,
-    event: TcpListener,
-}
-
-/// Accepts on the three ports from one loop, so that one count of free slots covers them all:
-/// a slot is taken before accepting, as the 9P server does, so that a connection beyond the
-/// cap waits in its port's backlog rather than in this process.
-async fn accept_loop(
-    l: Listeners,
-    pool: Arc<Pool>,
-    limits: ShimLimits,
-    mut stop: watch::Receiver<bool>,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut conns = JoinSet::new();
-    loop {
-        while conns.try_join_next().is_some() {}
-        let slot = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            s = slots.clone().acquire_owned() => match s {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-        };
-        // Each accept is cancel-safe: the ports that lose the race keep their connections
-        // queued.
-        let (port, accepted) = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            a = l.new.accept() => (Port::New, a),
-            a = l.find.accept() => (Port::Find, a),
-            a = l.event.accept() => (Port::Event, a),
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors and the like: wait instead of spinning.
-                tracing::warn!("shim: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let pool = pool.clone();
-        let find_idle = limits.find_idle_timeout;
-        conns.spawn(async move {
-            // Held until the connection ends: then the next one may be accepted.
-            let _slot = slot;
-            let r = match port {
-                Port::New => serve_new(&pool, stream).await,
-                Port::Find => serve_find(&pool, stream, find_idle).await,
-                Port::Event => serve_event(&pool, stream).await,
-            };
-            if let Err(e) = r {
-                tracing::debug!("shim: {port:?} connection ended: {e}");
-            }
-        });
+/// Serves one connection on `port`, logging how it ended.
+async fn serve_port(pool: Arc<Pool>, port: Port, stream: Stream, find_idle: Option<Duration>) {
+    let Stream::Tcp(stream) = stream else {
+        return;
+    };
+    let r = match port {
+        Port::New => serve_new(&pool, stream).await,
+        Port::Find => serve_find(&pool, stream, find_idle).await,
+        Port::Event => serve_event(&pool, stream).await,
+    };
+    if let Err(e) = r {
+        tracing::debug!("shim: {port:?} connection ended: {e}");
     }
-    conns.shutdown().await;
 }
 
 /// A record's words: the registry's text is UTF-8; anything else is taken as Latin-1-ish lossy.

@@ -26,7 +26,7 @@ pub enum Upstream {
     /// A registry at an Inferno dial string that requires Inferno's infpk1 authentication
     /// (`registry serve --auth`), reached as [`Registry::connect_with_key`] reaches it
     /// (`registry shim --registry ADDR -k KEYFILE -C ALG`). The shim's registrations are owned
-    /// by the key's user; [`ShimConfig::user`](super::ShimConfig::user) is not used.
+    /// by the key's user; [`Builder::user`](super::Builder::user) is not used.
     RemoteWithKey(RemoteKey),
 }
 

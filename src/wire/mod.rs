@@ -1,7 +1,7 @@
 //! The registry's text and rules, the one copy that server, client, shim and manager share
 //! (spec/registry.md §1, §3, §8).
 //!
-//! * Words: `%q` quoting and `String->unquoted` ([`quote`], [`unquote`]).
+//! * Words: `%q` quoting and `String->unquoted` ([`quote()`], [`unquote`]).
 //! * Service lines: [`ServiceLine`], [`push_line`], [`register_line`], [`format_pairs`],
 //!   [`parse_services`] (a whole `index` or `find` reply, as registries(2) reads it).
 //! * Rules: [`check_name`], [`RESERVED_NAMES`], [`persists`].

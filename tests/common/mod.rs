@@ -6,3 +6,58 @@ pub mod peers;
 pub mod process;
 pub mod ramfs;
 pub mod registry;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a test waits for something that must happen: generous, so that a broken server
+/// fails the test instead of hanging it, and a slow machine does not.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `f`, failing the test if it takes longer than [`LIMIT`].
+pub async fn within<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f).await.expect("timed out")
+}
+
+/// Serves the 9P file system `fs` on a free loopback port through the crate's accept loop, until
+/// the test ends; returns the bound address.
+pub async fn serve_fs<F: registries::styx::server::FileSystem>(
+    fs: std::sync::Arc<F>,
+    limits: registries::styx::server::Limits,
+) -> std::net::SocketAddr {
+    use registries::net::{Accepting, Addr, Listener};
+    use registries::styx::server::{ConnCtx, serve_connection};
+    let addr = Addr::Tcp {
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
+    let listener = Listener::bind(&addr).await.expect("bind loopback");
+    let Addr::Tcp { port, .. } = listener.local_addr().clone() else {
+        unreachable!("a TCP listener")
+    };
+    let mut accepting = Accepting::new();
+    let max = limits.max_connections;
+    accepting.spawn(
+        "styx",
+        vec![(listener, ())],
+        max,
+        move |(), stream, peer| {
+            let (fs, limits) = (fs.clone(), limits.clone());
+            async move {
+                let ctx = ConnCtx {
+                    authenticated_user: None,
+                    peer,
+                };
+                let _ = serve_connection(stream, fs, ctx, limits).await;
+            }
+        },
+    );
+    tokio::spawn(accepting.wait());
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Runs `f`, failing the test if it takes longer than `limit` (for the few waits that need more
+/// than [`LIMIT`]).
+pub async fn within_for<T>(limit: Duration, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f).await.expect("timed out")
+}

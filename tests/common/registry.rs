@@ -25,3 +25,25 @@ pub async fn spawn_at(addr: &str) -> String {
     tokio::spawn(running.wait());
     bound
 }
+
+/// Starts a registry server on loopback `port` again after a restart, retrying while the system
+/// has not yet released the port (up to [`super::LIMIT`]).
+pub async fn restart_on(port: u16) -> RunningServer {
+    let addr = format!("tcp!127.0.0.1!{port}");
+    let deadline = tokio::time::Instant::now() + super::LIMIT;
+    loop {
+        match Server::builder()
+            .listen_str(&addr)
+            .expect("a valid dial string")
+            .start()
+            .await
+        {
+            Ok(s) => return s,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("rebind {port}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot listen again on {port}: {e}"),
+        }
+    }
+}

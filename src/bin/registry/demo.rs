@@ -1,7 +1,7 @@
 //! `registry serve --demo`: a registry with a few example services, and a banner telling a
 //! newcomer what to try next.
 
-use registries::dial::Addr;
+use registries::net::Addr;
 use registries::registry::Registry;
 
 /// The example services (attrdb(6) text), built into the binary.

@@ -6,8 +6,8 @@
 use crate::CmdResult;
 use registries::auth::AuthInfo;
 use registries::client::Registry;
-use registries::dial::DEFAULT_REGISTRY;
 use registries::manager::Connector;
+use registries::net::DEFAULT_REGISTRY;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
 //! `registry serve`: serve a registry(4) over 9P2000 (Styx).
 
 use crate::CmdResult;
-use registries::dial::Addr;
+use registries::net::Addr;
 use registries::registry::{DEFAULT_LISTEN, Registry, Server, ServerAuth};
 use registries::styx::server::Limits;
 use std::path::PathBuf;
@@ -136,9 +136,11 @@ pub async fn run(args: Args) -> CmdResult {
             .first()
             .and_then(|a| Addr::parse(a, "registry").ok());
         let limits = args.shim_limits.limits();
-        let shim =
-            registries::shim::serve_beside_with(&running, asked.as_ref(), args.shim_ports, limits)
-                .await?;
+        let mut shim = registries::shim::Builder::beside(&running, asked.as_ref()).limits(limits);
+        if let Some(ports) = args.shim_ports {
+            shim = shim.ports(ports);
+        }
+        let shim = shim.start().await?;
         eprintln!("registry: shim {}", shim.local_addrs());
         Some(shim)
     };

@@ -3,8 +3,8 @@
 use crate::CmdResult;
 use registries::auth::AuthInfo;
 use registries::client::{self, Registry};
-use registries::dial::DEFAULT_REGISTRY;
-use registries::shim::{ShimConfig, ShimLimits, ShimPorts, Upstream, start_with};
+use registries::net::DEFAULT_REGISTRY;
+use registries::shim::{Builder, ShimLimits, ShimPorts, Upstream};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -106,11 +106,13 @@ pub async fn run(args: Args) -> CmdResult {
         }
         None => (Upstream::Remote(args.registry.clone()), String::new()),
     };
-    let config = ShimConfig {
-        user: args.user,
-        limits: args.limits.limits(),
-    };
-    let shim = start_with(upstream, &args.listen, args.ports, config).await?;
+    let shim = Builder::new(upstream)
+        .host(&args.listen)
+        .ports(args.ports)
+        .user(args.user)
+        .limits(args.limits.limits())
+        .start()
+        .await?;
     eprintln!(
         "registry: shim {} registry {}{owner}",
         shim.local_addrs(),

@@ -17,58 +17,12 @@ use std::task::{Context, Poll};
 
 use bytes::Buf;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 use super::conn_core::{Action, ServerCore};
 use super::ops::FidEntry;
 use super::tasks::Tasks;
 use super::{ConnCtx, FileSystem, Limits};
-
-/// Accepts TCP connections on `listener` and serves `fs` on each, at most
-/// `limits.max_connections` at once. Runs until accepting fails fatally.
-pub async fn serve<F: FileSystem>(
-    listener: TcpListener,
-    fs: Arc<F>,
-    limits: Limits,
-) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return Ok(());
-        };
-        let (stream, addr) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) if is_transient(&e) => {
-                // Out of descriptors and the like: wait instead of spinning.
-                tracing::warn!("styx: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let _ = stream.set_nodelay(true);
-        let ctx = ConnCtx {
-            authenticated_user: None,
-            peer: format!("tcp!{}!{}", addr.ip(), addr.port()),
-        };
-        let (fs, limits) = (fs.clone(), limits.clone());
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, fs, ctx, limits).await {
-                tracing::debug!("styx: connection ended: {e}");
-            }
-            drop(slot);
-        });
-    }
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    !matches!(
-        e.kind(),
-        io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied
-    )
-}
 
 /// Room made in the input buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Limits enforced by [`super::serve`] and [`super::serve_connection`].
+/// Limits enforced by [`super::serve_connection`] (and, for `max_connections`, the accept loop).
 ///
 /// Memory per connection is bounded by about `msize × 2 × max_outstanding` for requests
 /// (running and queued), 256 KiB plus one reply of replies not yet taken by the peer, and the
@@ -17,7 +17,8 @@ pub struct Limits {
     /// queue while the connection is still read (so a Tflush gets through); beyond that the
     /// server stops reading the connection until a request finishes.
     pub max_outstanding: usize,
-    /// Most connections [`super::serve`] handles at once; further ones wait in the backlog.
+    /// Most connections an accept loop serves at once (the registry server's listeners
+    /// together); further ones wait in the listen backlog.
     pub max_connections: usize,
     /// A connection with no request outstanding that sends nothing for this long is closed.
     /// `None`: never.

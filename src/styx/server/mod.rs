@@ -1,5 +1,5 @@
-//! A 9P2000 server framework: implement [`FileSystem`], then [`serve`] a listener or
-//! [`serve_connection`] one stream.
+//! A 9P2000 server framework: implement [`FileSystem`], then [`serve_connection`] each accepted
+//! stream (the crate's `net::Accepting` runs the accept loop).
 //!
 //! The framework owns the protocol: version negotiation, tags, the fid table, open modes,
 //! flush, limits. The file system sees fid-level calls with a per-fid state of its own type
@@ -20,7 +20,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use registries::styx::server::{ConnCtx, FileSystem, FsError, Limits, Opened, errors, serve};
+//! use registries::styx::server::{ConnCtx, FileSystem, FsError, Limits, Opened, errors, serve_connection};
 //! use registries::styx::{QTDIR, Qid};
 //!
 //! /// A root directory holding one file, `motd`.
@@ -53,8 +53,11 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
+//! // One connection; `registries::net::Accepting` runs an accept loop with a connection cap.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! serve(listener, Arc::new(Motd), Limits::default()).await
+//! let (stream, peer) = listener.accept().await?;
+//! let ctx = ConnCtx { authenticated_user: None, peer: peer.to_string() };
+//! serve_connection(stream, Arc::new(Motd), ctx, Limits::default()).await
 //! # }
 //! ```
 
@@ -70,7 +73,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 
-pub use conn::{serve, serve_connection};
+pub use conn::serve_connection;
 #[doc(hidden)]
 pub use conn_core::fuzz_feed;
 pub use dir::{DirReader, pack_dir};

@@ -5,7 +5,7 @@
 use super::system::{BenchResult, Query, Svc, System};
 use futures_util::StreamExt;
 use registries::client::{Attributes, Events, Registered, Registry};
-use registries::dial::Addr;
+use registries::net::Addr;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

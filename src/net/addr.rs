@@ -1,4 +1,4 @@
-//! Inferno dial strings (infpk1.md §8, Inferno's dial(2)): `network!netaddr!service`.
+//! Inferno dial strings (spec/infpk1.md §8, Inferno's dial(2)): `network!netaddr!service`.
 //!
 //! `network` is `tcp`, `net` (any network: TCP here) or `unix`; `netaddr` is a host name, an IP
 //! address, `*` (every address, for announcing) or `$attr`, looked up in the environment variable
@@ -20,6 +20,9 @@ pub enum DialError {
     /// The service is neither a number nor a known service name.
     #[error("unknown service: {0}")]
     Service(String),
+    /// The address is well formed but the connection could not be made: `ADDR: why`.
+    #[error("{0}")]
+    Connect(String),
 }
 
 /// Inferno's well-known TCP services (`lib/ndb/inferno`).
