@@ -72,7 +72,7 @@ async fn main() {
     );
     let server = serve(0).await;
     let port = port_of(&server);
-    let shim = Builder::new(Upstream::Local(server.registry().clone()))
+    let shim = Builder::new(Upstream::Local(server.server().clone()))
         .ports(ShimPorts::EPHEMERAL)
         .start()
         .await
@@ -158,7 +158,7 @@ async fn main() {
     for over_shim in [false, true] {
         let mut server = serve(0).await;
         let port = port_of(&server);
-        let mut shim = Builder::new(Upstream::Local(server.registry().clone()))
+        let mut shim = Builder::new(Upstream::Local(server.server().clone()))
             .ports(ShimPorts::EPHEMERAL)
             .start()
             .await
@@ -183,7 +183,7 @@ async fn main() {
             let t = Instant::now();
             server = serve(port).await;
             shim = loop {
-                match Builder::new(Upstream::Local(server.registry().clone()))
+                match Builder::new(Upstream::Local(server.server().clone()))
                     .ports(ports)
                     .start()
                     .await

@@ -43,10 +43,7 @@ async fn connect(addr: &str, who: &str, alg: &str) -> Registry {
 }
 
 fn owner_of(running: &RunningServer, name: &str) -> Option<String> {
-    let st = running.registry().fs().state();
-    st.named()
-        .find(|s| s.name.as_deref() == Some(name))
-        .map(|s| s.owner.clone())
+    running.server().owner(name)
 }
 
 #[tokio::test]

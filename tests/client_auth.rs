@@ -27,7 +27,7 @@ async fn start_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let info = registries::auth::AuthInfo::read(&key("server.keyfile")).unwrap();
-    let registry = registries::registry::Registry::new();
+    let registry = registries::registry::Server::new();
     tokio::spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let (info, registry) = (info.clone(), registry.clone());

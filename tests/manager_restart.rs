@@ -126,7 +126,7 @@ async fn survives_registry_restart_over_9p() {
 async fn serve_shim(server: &RunningServer, ports: ShimPorts) -> RunningShim {
     let mut tries = 0;
     loop {
-        match Builder::new(Upstream::Local(server.registry().clone()))
+        match Builder::new(Upstream::Local(server.server().clone()))
             .ports(ports)
             .start()
             .await

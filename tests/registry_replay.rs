@@ -117,13 +117,13 @@ async fn limbo_client_traffic_replays_exactly() {
     assert_eq!(compared, 36);
     // The client closes; its non-persistent registrations are gone, 7002 was removed.
     drop(s);
-    let reg = server.registry().clone();
+    let reg = server.server().clone();
     for _ in 0..100 {
-        if reg.fs().state().is_empty() {
+        if reg.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(reg.fs().state().is_empty());
+    assert!(reg.is_empty());
     server.shutdown().await;
 }

@@ -1,12 +1,12 @@
 //! Scale checks that print figures (no timing assertions): many `event` watchers held at once
-//! and all woken by one change; `find` over many services through the index.
+//! and all woken by one change. (`find` over many services through the index is a unit test of
+//! the registry state: `find_over_many_services`.)
 //!
 //! `REGISTRY_SCALE_WATCHERS` (default 1000) and `REGISTRY_SCALE_SERVICES` (default 100000) set
 //! the sizes; run with `--nocapture` (and `--release`) to see the figures.
 
 mod common;
 
-use registries::registry::state::{FidRef, State};
 use registries::styx::{Body, Msg, NOFID, NOTAG, OREAD, OWRITE};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -172,39 +172,4 @@ async fn thousands_of_event_watchers() {
     }
     println!("registry scale: one change woke {watchers} watchers in {elapsed:?}");
     server.shutdown().await;
-}
-
-#[test]
-fn find_over_many_services() {
-    let n = env("REGISTRY_SCALE_SERVICES", 100_000);
-    let mut s = State::new(0);
-    let t0 = Instant::now();
-    for i in 0..n {
-        let id = s.create("u", Some(FidRef(i as u64)), 0);
-        let extra = if i % 1000 == 0 { " rare yes" } else { "" };
-        s.write(id, &format!("tcp!h!{i} proto styx n {i}{extra}"), 0)
-            .unwrap();
-    }
-    let built = t0.elapsed();
-    let q = |p: &[(&str, &str)]| {
-        p.iter()
-            .map(|(a, v)| (a.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-    };
-    let query = q(&[("proto", "styx"), ("n", "4242")]);
-    let t1 = Instant::now();
-    let (found, stats) = s.find(&query);
-    let selective = t1.elapsed();
-    assert_eq!((found.len(), stats.examined), (1, 1));
-    let query = q(&[("rare", "*")]);
-    let (found, stats) = s.find(&query);
-    assert_eq!(found.len(), stats.examined);
-    let t2 = Instant::now();
-    let all = s.format_find(&[]);
-    let full = t2.elapsed();
-    println!(
-        "registry scale: {n} services registered in {built:?}; selective find {selective:?} (1 examined); \
-         full index {} bytes in {full:?}",
-        all.len()
-    );
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// A registry and a shim in front of it with `limits`.
 async fn fixture(limits: ShimLimits) -> (RunningServer, RunningShim) {
     let server = common::registry::start().await;
-    let shim = Builder::new(Upstream::Local(server.registry().clone()))
+    let shim = Builder::new(Upstream::Local(server.server().clone()))
         .ports(ShimPorts::EPHEMERAL)
         .limits(limits)
         .start()

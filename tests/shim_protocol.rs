@@ -20,7 +20,7 @@ struct Fixture {
 impl Fixture {
     async fn start() -> Fixture {
         let server = common::registry::start().await;
-        let shim = Builder::new(Upstream::Local(server.registry().clone()))
+        let shim = Builder::new(Upstream::Local(server.server().clone()))
             .ports(ShimPorts::EPHEMERAL)
             .start()
             .await

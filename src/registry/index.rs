@@ -88,6 +88,7 @@ impl AttrIndex {
     }
 
     /// The members of [`AttrIndex::smallest_set`], none when it is `None`.
+    #[cfg(test)]
     pub fn smallest_candidates<'a>(
         &'a self,
         query: &[(String, String)],

@@ -1,11 +1,12 @@
-//! A registry(4) server with Inferno's exact semantics (registry4.md).
+//! A registry(4) server with Inferno's exact semantics (spec/registry.md).
 //!
-//! Layers, each usable alone:
-//! * [`state`]: the registry as plain data (services, attributes, change counter, `find`).
-//! * [`index`]: the attribute index that keeps `find` proportional to its answer.
-//! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`).
-//! * [`node`] and [`fs`]: the registry as a 9P file system on [`crate::styx::server`].
-//! * [`server`]: listeners on dial strings, single connections, start and shutdown.
+//! [`Server`] is the registry; [`Server::builder`] starts listeners ([`RunningServer`]).
+//! Inside, one layer a file:
+//! * `state`: the catalog as plain data (entries, attributes, change counter, `find`);
+//! * `index`: the attribute index that keeps `find` proportional to its answer;
+//! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`);
+//! * `node` and `fs`: the catalog as a 9P file system on [`crate::styx::server`];
+//! * `server`: listeners on dial strings, single connections, start and shutdown.
 //!
 //! Where we knowingly differ from Inferno's `ndb/registry` (all on paths real clients never take):
 //! * Tremove of a service file whose service is already gone answers `file does not exist`
@@ -19,15 +20,12 @@
 //!   `permission denied` where Inferno says `file does not exist`.
 
 pub mod attrdb;
-pub mod fs;
-pub mod index;
-pub mod node;
-pub mod server;
-pub mod state;
+pub(crate) mod fs;
+pub(crate) mod index;
+pub(crate) mod node;
+mod server;
+pub(crate) mod state;
 
-pub use fs::RegistryFs;
-pub use index::ServiceId;
 pub use server::{
-    AUTH_TIMEOUT, Builder, DEFAULT_LISTEN, Registry, RunningServer, Server, ServerAuth, ServerError,
+    AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };
-pub use state::{FidRef, Service, State};

@@ -7,8 +7,6 @@ use crate::styx::{DMDIR, OEXEC, OTRUNC, QTDIR, QTFILE, Qid, Stat};
 
 /// Qid path bits below the service number (Inferno's `Shift`).
 pub const SHIFT: u32 = 4;
-/// The low bits that say which kind of file a qid path is (Inferno's `Mask`).
-pub const MASK: u64 = 0b1111;
 /// The low bits of a service file's qid path.
 pub const QSVC: u64 = 5;
 

@@ -9,7 +9,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With [`Builder::auth`] every connection must first pass Inferno's infpk1 (as `listen`
+//! With [`ServerBuilder::auth`] every connection must first pass Inferno's infpk1 (as `listen`
 //! without `-A` demands, infpk1.md §9.1); the authenticated user then owns what the connection
 //! registers, whatever its Tattach says.
 
@@ -126,37 +126,61 @@ pub enum ServerError {
     },
 }
 
-/// A registry shared by every connection that serves it: cheap to clone.
+/// A registry(4) server: the registry, shared by every connection that serves it, and the
+/// protocol limits of those connections. Cheap to clone. [`Server::builder`] starts listeners.
 #[derive(Debug, Clone)]
-pub struct Registry {
+pub struct Server {
     fs: Arc<RegistryFs>,
     limits: Limits,
 }
 
-impl Default for Registry {
+impl Default for Server {
     fn default() -> Self {
-        Registry::new()
+        Server::new()
     }
 }
 
-impl Registry {
+impl Server {
+    /// A builder of a listening server with no address yet (it listens on [`DEFAULT_LISTEN`] if
+    /// none is added).
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
     /// An empty registry started now.
-    pub fn new() -> Registry {
-        Registry {
+    pub fn new() -> Server {
+        Server {
             fs: Arc::new(RegistryFs::new(State::new(now()))),
             limits: Limits::default(),
         }
     }
 
     /// The same registry with other protocol limits for the connections it serves from now on.
-    pub fn with_limits(mut self, limits: Limits) -> Registry {
+    pub fn with_limits(mut self, limits: Limits) -> Server {
         self.limits = limits;
         self
     }
 
-    /// The file system, for callers that drive [`crate::styx::server`] themselves.
-    pub fn fs(&self) -> &Arc<RegistryFs> {
-        &self.fs
+    /// How many services are registered (named ones; an opened `new` not yet written is not
+    /// counted).
+    pub fn len(&self) -> usize {
+        self.fs.state().named().count()
+    }
+
+    /// Whether no service is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The owner of the service `name` (the user whose connection registered it, or `registry`
+    /// for static services), if it is registered.
+    pub fn owner(&self, name: &str) -> Option<String> {
+        if name.is_empty() {
+            return None;
+        }
+        let st = self.fs.state();
+        let id = st.lookup(name)?;
+        st.service(id).map(|s| s.owner.clone())
     }
 
     /// Adds the static services of an attrdb(6) text (`-f dbfile`). Returns the diagnostics of
@@ -185,7 +209,7 @@ impl Registry {
     }
 
     /// Reads and loads an attrdb(6) database: the file and the files its `database` entry names
-    /// (see [`attrdb::files`]); see [`Registry::load_static`].
+    /// (see [`attrdb::files`]); see [`Server::load_static`].
     pub fn load_static_file(&self, path: &Path) -> Result<Vec<String>, ServerError> {
         let db = attrdb::open(path).map_err(|source| ServerError::Static {
             path: path.to_path_buf(),
@@ -235,44 +259,33 @@ impl Registry {
 
 /// Builds a listening registry server.
 #[derive(Debug, Default)]
-pub struct Builder {
+pub struct ServerBuilder {
     listen: Vec<Addr>,
     static_files: Vec<PathBuf>,
-    registry: Option<Registry>,
+    registry: Option<Server>,
     auth: Option<ServerAuth>,
 }
 
-/// Entry point: `Server::builder()`.
-#[derive(Debug)]
-pub struct Server;
-
-impl Server {
-    /// A builder with no address yet (it listens on [`DEFAULT_LISTEN`] if none is added).
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-}
-
-impl Builder {
+impl ServerBuilder {
     /// Also listen on `addr`.
-    pub fn listen(mut self, addr: Addr) -> Builder {
+    pub fn listen(mut self, addr: Addr) -> ServerBuilder {
         self.listen.push(addr);
         self
     }
 
     /// Also listen on a dial string (`tcp!*!6675`, `tcp!127.0.0.1!0`, `unix!/path`).
-    pub fn listen_str(self, addr: &str) -> Result<Builder, ServerError> {
+    pub fn listen_str(self, addr: &str) -> Result<ServerBuilder, ServerError> {
         Ok(self.listen(Addr::parse(addr, "registry")?))
     }
 
     /// Load static services from an attrdb(6) file at start.
-    pub fn static_file(mut self, path: impl Into<PathBuf>) -> Builder {
+    pub fn static_file(mut self, path: impl Into<PathBuf>) -> ServerBuilder {
         self.static_files.push(path.into());
         self
     }
 
     /// Serve this registry instead of a fresh one.
-    pub fn registry(mut self, registry: Registry) -> Builder {
+    pub fn server(mut self, registry: Server) -> ServerBuilder {
         self.registry = Some(registry);
         self
     }
@@ -281,7 +294,7 @@ impl Builder {
     /// (see [`ServerAuth::new`]; pass [`DEFAULT_SERVER_ALGS`] for `listen`'s default). The
     /// authenticated user owns what its connection registers; a connection that fails to
     /// authenticate is logged and closed.
-    pub fn auth<I, A>(self, info: AuthInfo, algs: I) -> Builder
+    pub fn auth<I, A>(self, info: AuthInfo, algs: I) -> ServerBuilder
     where
         I: IntoIterator<Item = A>,
         A: Into<String>,
@@ -289,8 +302,8 @@ impl Builder {
         self.server_auth(ServerAuth::new(info, algs))
     }
 
-    /// Like [`Builder::auth`], with a prepared [`ServerAuth`].
-    pub fn server_auth(mut self, auth: ServerAuth) -> Builder {
+    /// Like [`ServerBuilder::auth`], with a prepared [`ServerAuth`].
+    pub fn server_auth(mut self, auth: ServerAuth) -> ServerBuilder {
         self.auth = Some(auth);
         self
     }
@@ -342,7 +355,7 @@ impl Builder {
 /// A server that is accepting connections.
 #[derive(Debug)]
 pub struct RunningServer {
-    registry: Registry,
+    registry: Server,
     local: Vec<Addr>,
     accepting: Accepting,
     auth: Option<ServerAuth>,
@@ -360,13 +373,13 @@ impl RunningServer {
     }
 
     /// The registry being served.
-    pub fn registry(&self) -> &Registry {
+    pub fn server(&self) -> &Server {
         &self.registry
     }
 
-    /// Serves one more, already-accepted stream on this registry (see [`Registry::serve_connection`]).
+    /// Serves one more, already-accepted stream on this registry (see [`Server::serve_connection`]).
     /// It does not authenticate, even when the listeners do: for that, pass the stream and
-    /// [`RunningServer::auth`] to [`Registry::serve_authenticated`].
+    /// [`RunningServer::auth`] to [`Server::serve_authenticated`].
     pub async fn serve_stream<S>(&self, stream: S, ctx: ConnCtx) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -386,12 +399,7 @@ impl RunningServer {
 }
 
 /// Serves one accepted connection, logging how it ended.
-async fn serve_accepted(
-    registry: Registry,
-    stream: Stream,
-    peer: String,
-    auth: Option<ServerAuth>,
-) {
+async fn serve_accepted(registry: Server, stream: Stream, peer: String, auth: Option<ServerAuth>) {
     match serve_one(&registry, stream, peer.clone(), auth.as_ref()).await {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             // The server keeps running; only this connection is refused.
@@ -404,7 +412,7 @@ async fn serve_accepted(
 
 /// Serves one accepted connection, authenticating it first when the server requires it.
 async fn serve_one<S>(
-    registry: &Registry,
+    registry: &Server,
     stream: S,
     peer: String,
     auth: Option<&ServerAuth>,
@@ -449,7 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn unauthenticated_stream_is_refused() {
-        let registry = Registry::new();
+        let registry = Server::new();
         let auth = ServerAuth::listen_default(server_key());
         let (ours, theirs) = tokio::io::duplex(4096);
         // A 9P Tversion where infpk1's first message belongs.
@@ -467,6 +475,6 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         assert!(e.to_string().starts_with("authentication failed: "), "{e}");
         client.await.unwrap();
-        assert_eq!(registry.fs().state().named().count(), 0);
+        assert_eq!(registry.len(), 0);
     }
 }

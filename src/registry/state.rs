@@ -45,14 +45,6 @@ pub struct Service {
 }
 
 impl Service {
-    /// The value of `attr`, if the service has it.
-    pub fn get(&self, attr: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(a, _)| &**a == attr)
-            .map(|(_, v)| &**v)
-    }
-
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
     /// non-zero Limbo `int`.
     pub fn persists(&self) -> bool {
@@ -130,12 +122,8 @@ impl State {
         self.changes.subscribe()
     }
 
-    /// Number of services, named or not.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
     /// Whether there are no services at all.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }

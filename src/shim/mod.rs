@@ -10,7 +10,7 @@
 //! * **event** (6703): `READY\n` once the registry's `event` file is open (so no later change is
 //!   missed), then one `%8.8d\n` line per coalesced change; the client closes to stop.
 //!
-//! [`server`] serves the ports on top of the registries(2) client API ([`crate::client::Registry`]),
+//! [`Builder`] starts a shim that serves the ports on top of the registries(2) client API ([`crate::client::Registry`]),
 //! so the same code fronts an in-process registry ([`Upstream::Local`], used by `registry serve`)
 //! and a remote one over 9P ([`Upstream::Remote`], `registry shim --registry ADDR`, the role of
 //! Inferno's `listen` script), or one that requires infpk1 ([`Upstream::RemoteWithKey`],
@@ -26,7 +26,7 @@
 //! use registries::registry::Server;
 //! use registries::shim::{Builder, ShimPorts, Upstream};
 //! let running = Server::builder().listen_str("tcp!127.0.0.1!0")?.start().await?;
-//! let shim = Builder::new(Upstream::Local(running.registry().clone()))
+//! let shim = Builder::new(Upstream::Local(running.server().clone()))
 //!     .ports(ShimPorts::EPHEMERAL)
 //!     .start()
 //!     .await?;
@@ -34,9 +34,9 @@
 //! # Ok(()) }
 //! ```
 
-pub mod limits;
-pub mod server;
-pub mod upstream;
+mod limits;
+mod server;
+mod upstream;
 
 pub use crate::wire::ShimPorts;
 pub use limits::ShimLimits;

@@ -130,7 +130,7 @@ impl Builder {
             // A Unix socket says nothing about TCP ports: do not take the well-known ones.
             Some(Addr::Unix(_)) => ShimPorts::EPHEMERAL,
         };
-        Builder::new(Upstream::Local(running.registry().clone()))
+        Builder::new(Upstream::Local(running.server().clone()))
             .host(host)
             .ports(ports)
     }

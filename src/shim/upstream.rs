@@ -19,7 +19,7 @@ const PIPE_SIZE: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub enum Upstream {
     /// A registry in this process, reached by 9P over an in-memory pipe (`registry serve`).
-    Local(crate::registry::Registry),
+    Local(crate::registry::Server),
     /// A registry at an Inferno dial string, reached by 9P with `auth none`
     /// (`registry shim --registry ADDR`).
     Remote(String),

@@ -2,18 +2,18 @@
 //! newcomer what to try next.
 
 use registries::net::Addr;
-use registries::registry::Registry;
+use registries::registry::Server;
 
 /// The example services (attrdb(6) text), built into the binary.
 pub const DEMO_DB: &str = include_str!("demo.ndb");
 
 /// Loads the example services into `registry`; returns how many services it then holds.
-pub fn load(registry: &Registry) -> usize {
+pub fn load(registry: &Server) -> usize {
     for note in registry.load_static(DEMO_DB) {
         // Only a broken edit of demo.ndb gets here; say so rather than hide it.
         eprintln!("registry: demo.ndb: {note}");
     }
-    registry.fs().state().named().count()
+    registry.len()
 }
 
 /// What a client passes as `-m` to reach `addr`: nothing for the default registry address,
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn demo_db_loads_every_service() {
-        let r = Registry::new();
+        let r = Server::new();
         assert_eq!(r.load_static(DEMO_DB), Vec::<String>::new());
         assert_eq!(load(&r), 4);
     }

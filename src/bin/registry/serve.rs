@@ -2,7 +2,7 @@
 
 use crate::CmdResult;
 use registries::net::Addr;
-use registries::registry::{DEFAULT_LISTEN, Registry, Server, ServerAuth};
+use registries::registry::{DEFAULT_LISTEN, Server, ServerAuth};
 use registries::styx::server::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,13 +108,13 @@ pub async fn run(args: Args) -> CmdResult {
         b = b.server_auth(auth);
     }
     let demo = args.demo.then(|| {
-        let registry = Registry::new().with_limits(limits.clone());
+        let registry = Server::new().with_limits(limits.clone());
         let n = crate::demo::load(&registry);
         (registry, n)
     });
     match &demo {
-        Some((registry, _)) => b = b.registry(registry.clone()),
-        None => b = b.registry(Registry::new().with_limits(limits)),
+        Some((registry, _)) => b = b.server(registry.clone()),
+        None => b = b.server(Server::new().with_limits(limits)),
     }
     let running = b.start().await?;
     for a in running.local_addrs() {

@@ -284,3 +284,43 @@ proptest::proptest! {
         }
     }
 }
+
+/// Scale check that prints figures (no timing assertion): `find` over many services examines
+/// only what the index points at. `REGISTRY_SCALE_SERVICES` (default 100000) sets the size.
+#[test]
+fn find_over_many_services() {
+    let n = std::env::var("REGISTRY_SCALE_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000usize);
+    let mut s = State::new(0);
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        let id = s.create("u", Some(FidRef(i as u64)), 0);
+        let extra = if i % 1000 == 0 { " rare yes" } else { "" };
+        s.write(id, &format!("tcp!h!{i} proto styx n {i}{extra}"), 0)
+            .unwrap();
+    }
+    let built = t0.elapsed();
+    let q = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let query = q(&[("proto", "styx"), ("n", "4242")]);
+    let t1 = std::time::Instant::now();
+    let (found, stats) = s.find(&query);
+    let selective = t1.elapsed();
+    assert_eq!((found.len(), stats.examined), (1, 1));
+    let query = q(&[("rare", "*")]);
+    let (found, stats) = s.find(&query);
+    assert_eq!(found.len(), stats.examined);
+    let t2 = std::time::Instant::now();
+    let all = s.format_find(&[]);
+    let full = t2.elapsed();
+    println!(
+        "registry scale: {n} services registered in {built:?}; selective find {selective:?} (1 examined); \
+         full index {} bytes in {full:?}",
+        all.len()
+    );
+}

@@ -282,8 +282,9 @@ impl ServerCore {
 /// Feeds `data` to a new core (msize 8192, 4 requests at once) `step` bytes at a time,
 /// answering every started request at once, and panics if the core breaks a promise: its
 /// output must be whole R-messages, never more replies to a tag than requests with that tag,
-/// and never a reply to a flushed request after its Rflush. For fuzzing (`fuzz/`), not an API.
-#[doc(hidden)]
+/// and never a reply to a flushed request after its Rflush. For the fuzz targets (`fuzz/`), built
+/// only with the `fuzzing` feature.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_feed(data: &[u8], step: usize) {
     use std::collections::HashMap;
     let mut core = ServerCore::new(8192, 4);

@@ -74,7 +74,7 @@ use std::future::Future;
 use bytes::Bytes;
 
 pub use conn::serve_connection;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub use conn_core::fuzz_feed;
 pub use dir::{DirReader, pack_dir};
 pub use error::{FsError, errors};

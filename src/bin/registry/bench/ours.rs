@@ -121,7 +121,7 @@ impl System for Ours {
 /// limit raised (the default of 1,024 would queue scenario 5's 10,000 clients), prints
 /// `listening ADDR`, and exits when the parent closes our standard input.
 pub async fn serve_child() -> BenchResult<()> {
-    use registries::registry::{Registry as Reg, Server};
+    use registries::registry::Server;
     use registries::styx::server::Limits;
     use tokio::io::AsyncReadExt;
     crate::rlimit::raise_nofile();
@@ -130,7 +130,7 @@ pub async fn serve_child() -> BenchResult<()> {
         ..Limits::default()
     };
     let running = Server::builder()
-        .registry(Reg::new().with_limits(limits))
+        .server(Server::new().with_limits(limits))
         .listen_str("tcp!127.0.0.1!0")?
         .start()
         .await?;
