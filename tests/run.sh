@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/peers/setup.sh
-cargo test --all-targets --locked "$@"
-cargo test --doc --locked "$@"
+cargo test --workspace --all-targets --locked "$@"
+cargo test --workspace --doc --locked "$@"

@@ -137,31 +137,3 @@ async fn connections_beyond_the_cap_wait_for_a_slot() {
     let got = read_to_close(&mut fourth).await.expect("reply");
     assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
 }
-
-#[tokio::test]
-async fn serve_takes_the_limits_from_its_command_line() {
-    let args = [
-        "serve",
-        "--listen",
-        "tcp!127.0.0.1!0",
-        "--shim-idle-timeout",
-        "0.2",
-        "--shim-max-connections",
-        "4",
-    ];
-    // `registry: shim new tcp!H!P find tcp!H!P event tcp!H!P`
-    let (_serve, line) = common::process::Running::start(&args, "registry: shim").await;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == "find")
-        .expect("find address");
-    let mut parts = words[i + 1].split('!').skip(1);
-    let (host, port) = (parts.next().unwrap(), parts.next().unwrap());
-    let find = format!("{host}:{port}");
-    let mut idle = TcpStream::connect(&find).await.unwrap();
-    match read_to_close(&mut idle).await {
-        Ok(got) => assert!(got.is_empty(), "idle connection got {got:?}"),
-        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
-    }
-}

@@ -3,12 +3,22 @@
 #![allow(dead_code)]
 
 pub mod peers;
-pub mod process;
 pub mod ramfs;
 pub mod registry;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The workspace root, where `spec/` and `tests/peers/` live, whichever package's tests include
+/// this module.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .expect("the workspace root holds Cargo.lock")
+        .to_path_buf()
+}
 
 /// How long a test waits for something that must happen: generous, so that a broken server
 /// fails the test instead of hanging it, and a slow machine does not.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub fn peer_python(name: &str, test: &str) -> Option<PathBuf> {
     let root = std::env::var_os("REGISTRY_PEERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers"));
+        .unwrap_or_else(|| super::root().join("target/peers"));
     let python = root.join(name).join("bin/python");
     if python.is_file() && root.join(name).join(".installed").is_file() {
         return Some(python);
@@ -28,7 +28,5 @@ pub fn peer_python(name: &str, test: &str) -> Option<PathBuf> {
 
 /// The path of a driver script in tests/peers/.
 pub fn peer_script(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/peers")
-        .join(file)
+    super::root().join("tests/peers").join(file)
 }

@@ -1,12 +1,10 @@
 //! `registry`: serve, query, watch and use Inferno service registries.
 
 mod attach;
-mod bench;
 mod demo;
 mod key;
 mod query;
 mod register;
-mod rlimit;
 mod serve;
 mod shim;
 mod unregister;
@@ -33,7 +31,7 @@ enum Command {
     Watch(watch::Args),
     Key(key::Args),
     Attach(attach::Args),
-    Bench(bench::Args),
+    Bench(registry_bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,7 +60,7 @@ fn main() -> ExitCode {
             Command::Watch(a) => watch::run(a).await,
             Command::Key(a) => key::run(a).await,
             Command::Attach(a) => attach::run(a).await,
-            Command::Bench(a) => bench::run(a).await,
+            Command::Bench(a) => registry_bench::run(a).await,
         }
     });
     match result {

@@ -1,4 +1,6 @@
 //! `registry serve` as a child process, for tests that kill and restart it.
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
 
 use std::process::Stdio;
 use std::time::Duration;

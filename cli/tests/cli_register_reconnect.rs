@@ -1,7 +1,9 @@
 //! `registry register` keeps its service registered across a restart of `registry serve`, says
 //! so on standard error, and still unregisters on SIGTERM.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,7 +21,7 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     common::within_for(Duration::from_secs(60), f).await
 }
 
-use common::process::serve;
+use process::serve;
 
 /// The next line `registry register` writes on standard error.
 async fn next_line(err: &mut Lines<BufReader<ChildStderr>>) -> String {

@@ -2,7 +2,9 @@
 //! comes back to the same state after `registry serve` is killed and restarted, and the monitor
 //! reports only real changes.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
 use common::within;
 
@@ -11,7 +13,7 @@ use registries::manager::{Connector, Manager};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-use common::process::serve;
+use process::serve;
 
 #[tokio::test]
 async fn manager_comes_back_after_registry_serve_restarts() {

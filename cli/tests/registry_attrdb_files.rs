@@ -1,9 +1,11 @@
 //! A `-f` database spread over several files (attrdb(6) `database=` entry with `file=` names):
 //! the registry serves the static services of every file, in database order.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
-use common::process::Running;
+use process::Running;
 
 use registries::registry::Server;
 use registries::styx::{Client, OREAD};

@@ -124,7 +124,7 @@ pub async fn serve_child() -> BenchResult<()> {
     use registries::registry::Server;
     use registries::styx::server::Limits;
     use tokio::io::AsyncReadExt;
-    crate::rlimit::raise_nofile();
+    crate::raise_nofile();
     let limits = Limits {
         max_connections: 1 << 20,
         ..Limits::default()

@@ -1,6 +1,7 @@
 //! `registry serve` with its shim, and `registry shim --registry` in front of a separately
 //! started server, each in its own process.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::within;
@@ -158,4 +159,26 @@ async fn shim_help_has_examples() {
         text.contains("--registry") && text.contains("Examples"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn serve_takes_the_shim_limits_from_its_command_line() {
+    let args = [
+        "serve",
+        "--listen",
+        "tcp!127.0.0.1!0",
+        "--shim-idle-timeout",
+        "0.2",
+        "--shim-max-connections",
+        "4",
+    ];
+    let (_serve, _err, line) = spawn_until(&args, "registry: shim").await;
+    let mut idle = TcpStream::connect(("127.0.0.1", port_after(&line, "find")))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    match within(idle.read_to_end(&mut got)).await {
+        Ok(_) => assert!(got.is_empty(), "idle connection got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
 }

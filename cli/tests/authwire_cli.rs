@@ -2,9 +2,11 @@
 //! and `-C`, `attach` to an infpk1 service, and `serve --demo`.
 //! Keys: spec/vectors/keys/set1 for the registry, set2 (srvbob, alice) for the attached service.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
-use common::process::Running;
+use process::Running;
 
 use registries::auth::AuthInfo;
 use registries::client::{Attributes, Registry};
@@ -21,7 +23,7 @@ const MYSIGNER: &str = "d9d058bfe434c7d659bb34d8f0c52f77458829af";
 
 fn key(set: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("spec/vectors/keys")
+        .join("../spec/vectors/keys")
         .join(set)
         .join(name)
 }

@@ -1,9 +1,11 @@
 //! `registry serve` as a process: it prints the addresses it bound and serves the registry there,
 //! with the static services of `-f`.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
-use common::process::Running;
+use process::Running;
 
 use registries::styx::{Client, OREAD, OWRITE};
 

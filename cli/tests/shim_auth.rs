@@ -3,9 +3,11 @@
 //! key's user, and without `-k` it fails cleanly instead of serving or hanging.
 //! Keys are made here with `registry key signer` and `registry key issue`.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
-use common::process::Running;
+use process::Running;
 
 use registries::auth::AuthInfo;
 use registries::client::Registry;

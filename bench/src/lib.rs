@@ -1,4 +1,5 @@
-//! `registry bench`: measures a registry beside etcd, in the same run, on the same machine.
+//! `registry bench`: measures a registry beside etcd, in the same run, on the same machine. The
+//! `registry` command runs it as a subcommand (`Args`, `run`).
 //!
 //! Our registry is started as a child process (`registry bench --serve-child`) so that its
 //! resident memory can be read from `/proc`; `-m ADDR` measures any registry(4) server instead,
@@ -6,9 +7,9 @@
 //! etcd is started from `--etcd-bin` on free loopback ports when the binary is built with
 //! `--features etcd` (it needs `protoc` to build) and `--no-etcd` is not given.
 //!
-//! Submodules: [`stats`] (percentiles), [`floor`] (TCP echo), [`system`]
-//! (the trait both systems implement), [`ours`], `etcd`, [`scenarios`],
-//! [`report`] and [`sys`] (memory, fd limit, ports).
+//! Submodules: `stats` (percentiles), `floor` (TCP echo), `system`
+//! (the trait both systems implement), `ours`, `etcd`, `scenarios`,
+//! `report` and `sys` (memory, fd limit, ports).
 
 #[cfg(feature = "etcd")]
 mod etcd;
@@ -20,7 +21,6 @@ mod stats;
 mod sys;
 mod system;
 
-use crate::CmdResult;
 use report::{Better, Report, Side, detail, memory};
 use scenarios::{Budget, Catalogue};
 use std::process::ExitCode;
@@ -181,13 +181,22 @@ async fn pause() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
+/// What [`run`] returns: the process's exit code, or a diagnostic for the command to print.
+pub type RunResult = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Raises the soft open-file limit to the hard one (children inherit it; every connection costs
+/// a descriptor) and returns the limit now in force, 0 when it cannot be read.
+fn raise_nofile() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
 /// Runs `registry bench`.
-pub async fn run(args: Args) -> CmdResult {
+pub async fn run(args: Args) -> RunResult {
     if args.serve_child {
         ours::serve_child().await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let nofile = crate::rlimit::raise_nofile();
+    let nofile = raise_nofile();
     let plan = Plan::for_args(&args);
     let want = |s: Scenario| args.scenarios.is_empty() || args.scenarios.contains(&s);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -1,6 +1,7 @@
 //! The client subcommands of the `registry` binary (query, register, unregister, watch) against
 //! our registry server, each command in its own process.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::within;

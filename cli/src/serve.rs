@@ -78,7 +78,7 @@ fn default_max_connections(nofile: u64) -> usize {
 
 /// Runs `registry serve`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
-    let nofile = crate::rlimit::raise_nofile();
+    let nofile = raise_nofile();
     let limits = Limits {
         max_connections: args
             .max_connections
@@ -153,6 +153,12 @@ pub async fn run(args: Args) -> CmdResult {
     }
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft open-file limit to the hard one (every connection costs a descriptor) and
+/// returns the limit now in force, 0 when it cannot be read.
+fn raise_nofile() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
 #[cfg(test)]

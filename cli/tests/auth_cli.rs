@@ -11,7 +11,7 @@ fn registry() -> Command {
 
 fn vector(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("spec/vectors/keys")
+        .join("../spec/vectors/keys")
         .join(name)
 }
 
