@@ -1,4 +1,4 @@
-//! keyset(2) `keysforsigner` (infpk1.md §7.2) and Service.attach's key choice (§7.3).
+//! keyset(2) `keysforsigner` (spec/infpk1.md §7.2) and Service.attach's key choice (§7.3).
 
 use registries::auth::attach::{AuthAttrs, authenticate};
 use registries::auth::{AuthError, AuthInfo, DEFAULT_SERVER_ALGS, keygen, keys_for_signer, server};

@@ -1,5 +1,5 @@
 //! infpk1 test vectors: key files written by a real Inferno (spec/vectors/keys), the checks of
-//! infpk1.md Appendix B, and the ssl records of §6.8.
+//! spec/infpk1.md Appendix B, and the ssl records of §6.8.
 
 use num_bigint::BigUint;
 use registries::auth::ssl::{Opener, SslConfig};

@@ -1,5 +1,5 @@
 //! End-to-end tests of the registry server over loopback, at the raw file level, with our styx
-//! client (registry4.md §2–§6).
+//! client (spec/registry.md §2–§6).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The `event` file on the wire (registry4.md §5): a held read, `concurrent read for event fid`,
+//! The `event` file on the wire (spec/registry.md §5): a held read, `concurrent read for event fid`,
 //! Tflush cancelling the held read (its reply is never sent), and the counter captured at open.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The TCP shim (registry4.md §8) byte for byte over raw TCP, against an in-process registry.
+//! The TCP shim (spec/registry.md §8) byte for byte over raw TCP, against an in-process registry.
 
 mod common;
 

@@ -30,7 +30,7 @@ use sys::CpuSpan;
 use system::{BenchResult, System};
 
 /// Round trips our client needs for one register plus unregister: walk `new`, open, write the
-/// registration, clunk (registry4.md §10).
+/// registration, clunk (spec/registry.md §10).
 const REGISTER_ROUND_TRIPS: u32 = 4;
 
 /// Benchmark a registry beside etcd: throughput and p50/p99 latency per scenario, then one line
@@ -73,7 +73,7 @@ pub struct Args {
     serve_child: bool,
 }
 
-/// The scenarios of issue 6.
+/// The scenarios `registry bench` can run (`--scenario`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
     /// Raw loopback TCP echo round trip.
@@ -480,7 +480,7 @@ fn cpu_note(server_us: Option<f64>, client_us: Option<f64>) -> String {
     )
 }
 
-/// Prints issue 6's targets against what was measured.
+/// Prints the targets we hold ourselves to against what was measured.
 fn print_targets(report: &Report, extra: &Extra) {
     println!();
     println!("targets (ours):");

@@ -1,4 +1,4 @@
-//! The scenarios of issue 6, written once for any [`System`]: register/unregister cycles, find
+//! The benchmark scenarios, written once for any [`System`]: register/unregister cycles, find
 //! over a growing catalogue, event fan-out, memory per service and per idle watcher, and many
 //! connections each holding one registration.
 

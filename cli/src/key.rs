@@ -1,5 +1,5 @@
 //! `registry key`: make and show Inferno key files, like `auth/createsignerkey`,
-//! `auth/mkauthinfo` and `getpk` (infpk1.md §3.6, §7.1).
+//! `auth/mkauthinfo` and `getpk` (spec/infpk1.md §3.6, §7.1).
 
 use crate::CmdResult;
 use registries::auth::keygen::{self, KeyAlg};

@@ -48,7 +48,7 @@ fn seconds(s: &str) -> Result<f64, String> {
 /// of a registry reached over 9P, as Inferno's `listen` script does.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Protocol (registry4.md §8):
+Protocol (spec/registry.md §8):
   new   (6701)  first line `name [attr val]...` registers, later lines update,
                 closing the connection unregisters; a failure closes it
   find  (6702)  one query line `[attr val]...` (empty: all); reply: service lines

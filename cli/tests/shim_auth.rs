@@ -253,7 +253,7 @@ async fn shim_with_a_refused_key_stops_at_once() {
     let out = within(registry_cmd().args(args).output()).await.unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    // Which of the two Inferno refusals comes depends on the random DH values (infpk1.md).
+    // Which of the two Inferno refusals comes depends on the random DH values (spec/infpk1.md).
     assert!(
         err.contains("pk doesn't match certificate") || err.contains("implausible parameter value"),
         "{err}"

@@ -1,4 +1,4 @@
-//! Fuzzes the key-text parsers (infpk1.md §2, §3): public and secret keys, certificates,
+//! Fuzzes the key-text parsers (spec/infpk1.md §2, §3): public and secret keys, certificates,
 //! whole key files and the big-integer decoders. Nothing may panic, and whatever parses
 //! must survive a write/parse round trip unchanged (for inputs short enough that no number
 //! reaches Inferno's 768-byte decode limit, where Inferno itself loses bytes).

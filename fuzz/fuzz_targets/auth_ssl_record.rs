@@ -1,4 +1,4 @@
-//! Fuzzes the ssl record layer (infpk1.md §6): arbitrary bytes as incoming records for every
+//! Fuzzes the ssl record layer (spec/infpk1.md §6): arbitrary bytes as incoming records for every
 //! algorithm, and arbitrary data through a sender and receiver pair. Nothing may panic; a
 //! sealed record must always open to the same data.
 #![no_main]

@@ -1,4 +1,4 @@
-//! `Auth->client` and `Auth->server` (infpk1.md §5): infpk1, then the algorithm message,
+//! `Auth->client` and `Auth->server` (spec/infpk1.md §5): infpk1, then the algorithm message,
 //! then a plain or ssl-protected stream.
 
 use super::msgio::{MAX_MSG, Msg, recv, send};

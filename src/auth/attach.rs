@@ -1,4 +1,4 @@
-//! registries(2) `Service.attach`'s authentication (infpk1.md §7.3): pick a key by the
+//! registries(2) `Service.attach`'s authentication (spec/infpk1.md §7.3): pick a key by the
 //! service's `auth`, `auth.crypt` and `auth.signer` attributes, then run the client side.
 
 use super::alg::{Authenticated, client};

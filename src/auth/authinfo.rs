@@ -1,4 +1,4 @@
-//! Key files (infpk1.md §2): five framed messages holding the signer's public key, my
+//! Key files (spec/infpk1.md §2): five framed messages holding the signer's public key, my
 //! certificate, my secret key and the Diffie–Hellman parameters.
 
 use super::AuthError;

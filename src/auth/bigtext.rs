@@ -1,4 +1,4 @@
-//! Big integers as text (infpk1.md §3.1): Inferno's canonical base64 writer and its two
+//! Big integers as text (spec/infpk1.md §3.1): Inferno's canonical base64 writer and its two
 //! lenient readers (`base64tobig` for key fields, `strtomp(…, 64)` for DH values).
 
 use base64::Engine as _;

@@ -1,4 +1,4 @@
-//! Certificates: their text (infpk1.md §3.4) and signing and verifying (§3.5).
+//! Certificates: their text (spec/infpk1.md §3.4) and signing and verifying (§3.5).
 
 use super::AuthError;
 use super::hash::HashAlg;

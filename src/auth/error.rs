@@ -1,7 +1,7 @@
 //! The one error type of the auth layer.
 //!
 //! Where Inferno has a diagnostic for a case, the `Display` text is Inferno's exact string
-//! (infpk1.md §4.2, §4.3, §5.2, §6.7, §7.2, §7.3), because users and logs compare them with
+//! (spec/infpk1.md §4.2, §4.3, §5.2, §6.7, §7.2, §7.3), because users and logs compare them with
 //! what stock Inferno prints.
 
 /// Everything that can go wrong in key files, infpk1, algorithm negotiation and ssl records.

@@ -1,4 +1,4 @@
-//! Making keys Inferno accepts (infpk1.md §3.6): signer keys like `auth/createsignerkey`,
+//! Making keys Inferno accepts (spec/infpk1.md §3.6): signer keys like `auth/createsignerkey`,
 //! user keys like `auth/mkauthinfo`, with RSA as libsec's `rsagen` and ElGamal as `eggen`.
 
 pub use super::expiry::{signer_expiry, user_expiry};

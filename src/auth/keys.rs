@@ -1,4 +1,4 @@
-//! Public and secret keys and their text form (infpk1.md §3.2, §3.3), RSA and ElGamal.
+//! Public and secret keys and their text form (spec/infpk1.md §3.2, §3.3), RSA and ElGamal.
 
 use super::AuthError;
 use super::bigtext::{decode_field, encode};

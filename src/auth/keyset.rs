@@ -1,4 +1,4 @@
-//! keyset(2): signer thumbprints (infpk1.md §7.1) and finding keys by signer (§7.2).
+//! keyset(2): signer thumbprints (spec/infpk1.md §7.1) and finding keys by signer (§7.2).
 
 use super::AuthError;
 use super::authinfo::AuthInfo;

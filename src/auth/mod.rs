@@ -1,5 +1,5 @@
 //! Inferno's public-key authentication ("infpk1"), its key files and the ssl(3) record layer,
-//! as `/work/shared/spec/infpk1.md` describes them (section numbers below refer to it).
+//! as `spec/infpk1.md` describes them (section numbers below refer to it).
 //!
 //! * Key files: [`AuthInfo`], [`PublicKey`], [`SecretKey`], [`Certificate`], [`pkhash`],
 //!   [`keys_for_signer`]; key generation in [`keygen`].

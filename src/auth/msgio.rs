@@ -1,4 +1,4 @@
-//! Inferno's message framing (infpk1.md §1): `DDDD\n` data messages and `!DDD\n` error
+//! Inferno's message framing (spec/infpk1.md §1): `DDDD\n` data messages and `!DDD\n` error
 //! messages, read without ever consuming a byte past the message (§1.3).
 
 use super::AuthError;

@@ -1,4 +1,4 @@
-//! The infpk1 exchange itself (`Keyring->auth`, infpk1.md §4): symmetric, so client and
+//! The infpk1 exchange itself (`Keyring->auth`, spec/infpk1.md §4): symmetric, so client and
 //! server both run [`authenticate`].
 
 use super::AuthError;

@@ -1,4 +1,4 @@
-//! Random numbers from the OS CSPRNG (through `ring`), as big integers (infpk1.md §4.8).
+//! Random numbers from the OS CSPRNG (through `ring`), as big integers (spec/infpk1.md §4.8).
 
 use super::AuthError;
 use num_bigint::BigUint;

@@ -64,9 +64,4 @@ impl Error {
     pub(crate) fn from_remote(text: &str) -> Error {
         Error::Registry(Diagnostic::from_text(text))
     }
-
-    /// Whether the registry refused with `diag`.
-    pub fn is(&self, diag: &Diagnostic) -> bool {
-        matches!(self, Error::Registry(d) if d == diag)
-    }
 }

@@ -7,7 +7,7 @@ use futures_util::stream::BoxStream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The registry's change counter, once per coalesced change (registry4.md §5). The counter was
+/// The registry's change counter, once per coalesced change (spec/registry.md §5). The counter was
 /// captured when the stream was made, so a change made after that is never missed. After an
 /// error the stream ends.
 pub struct Events {

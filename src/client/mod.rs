@@ -4,7 +4,7 @@
 //! [`Service::attach`]), [`Attached`], [`Registered`] and [`Registry`] (`new`, `connect`,
 //! `services`, `find`, `register`, `unregister`), plus [`Registry::events`] (the `event` file as a
 //! stream of change counts) and [`Monitor`] (services added, changed and removed for a filter).
-//! Every operation sends what Inferno's registries(2) sends (vectors/limbo-registries-9p.md):
+//! Every operation sends what Inferno's registries(2) sends (spec/vectors/limbo-registries-9p.md):
 //! `%q` quoting, ` persist 1` appended, `find` opened read-write then read from offset 0,
 //! `unregister` as a remove, `index` opened once and re-read.
 //!

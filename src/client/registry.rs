@@ -96,7 +96,7 @@ impl Registry {
 
     /// Dials the registry at `addr` and authenticates with the key file `info` and algorithm
     /// `alg` (empty: `none`) before speaking 9P, as Inferno's `mount -k KEYFILE -C ALG` does
-    /// (infpk1.md §9.3); the Tattach names the key's owner, though an authenticating server
+    /// (spec/infpk1.md §9.3); the Tattach names the key's owner, though an authenticating server
     /// goes by the key alone. Nothing is mounted (see [`Registry::mount`]).
     pub async fn connect_with_key(
         addr: &str,
@@ -122,7 +122,7 @@ impl Registry {
         })
     }
 
-    /// The registry behind a TCP shim (Inferno::RegMgr::TCP, registry4.md §8) at `host` and
+    /// The registry behind a TCP shim (Inferno::RegMgr::TCP, spec/registry.md §8) at `host` and
     /// `ports` (usually [`ShimPorts::DEFAULT`](crate::wire::ShimPorts::DEFAULT): 6701, 6702,
     /// 6703). The same operations work, except [`Registry::unregister`], which the shim cannot
     /// express ([`Error::Unsupported`]): close the [`Registered`] instead. Fails unless the event

@@ -1,5 +1,5 @@
 //! The 9P2000 backend: a registry served over a byte stream, used the way Inferno's mount driver
-//! uses it (vectors/limbo-registries-9p.md): every open is a one-name walk from the root fid to a
+//! uses it (spec/vectors/limbo-registries-9p.md): every open is a one-name walk from the root fid to a
 //! fresh fid and a Topen; `index` is opened OREAD once and re-read from offset 0; `find` is opened
 //! ORDWR, written once, read from offset 0 to an empty read (we then keep the fid open for the
 //! next find, where Limbo clunks it and walks anew: see [`StyxSession::find`]); `new` is opened OWRITE
@@ -56,7 +56,7 @@ async fn open(root: &Fid, name: &str, mode: u8) -> styx::Result<Fid> {
 const READ_AHEAD: usize = 32;
 
 /// Reads `f` from offset 0 until an empty read. The read at offset 0 makes the registry capture
-/// the text (registry4.md §4), so once it has come back full, the reads after it can be in flight
+/// the text (spec/registry.md §4), so once it has come back full, the reads after it can be in flight
 /// together: a window of reads at successive offsets, doubling up to [`READ_AHEAD`]. A text that
 /// fits one read costs the same two reads as Limbo's. A short read that is not empty (a server
 /// in between with a smaller msize) ends the window, and reading goes on from where it ended.
@@ -142,7 +142,7 @@ impl StyxSession {
 
     /// Writes `query` to an open `find` fid and reads from offset 0 to end of file. The first
     /// find walks to `find` and opens it ORDWR, as Limbo does each time; later ones reuse that
-    /// fid (each write replaces the fid's filter, and a read at offset 0 applies it: registry4.md
+    /// fid (each write replaces the fid's filter, and a read at offset 0 applies it: spec/registry.md
     /// §4), which saves the walk, the open and the clunk: three of a find's five round trips.
     pub async fn find(&self, query: &str) -> Result<String> {
         let idle = lock(&self.finds).pop();

@@ -1,5 +1,5 @@
 //! A manager that keeps registrations, lookups and monitors working across registry restarts and
-//! network failures, like the Perl module Inferno::RegMgr (registry4.md §9), over 9P or the TCP
+//! network failures, like the Perl module Inferno::RegMgr (spec/registry.md §9), over 9P or the TCP
 //! shim.
 //!
 //! One task owns a connection to the registry, made by a [`Connector`]. When it is lost (the

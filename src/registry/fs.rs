@@ -1,12 +1,12 @@
-//! The registry as a 9P file system (registry4.md §2–§5) on the framework of [`crate::styx::server`].
+//! The registry as a 9P file system (spec/registry.md §2–§5) on the framework of [`crate::styx::server`].
 //!
 //! Each fid carries its own state: the file it names, its open mode, the `index`/`find` text
 //! captured by its last offset-0 read, its `find` filter, and for `event` the counter it last saw.
 //! Behaviour, diagnostics and their order follow Inferno's `ndb/registry` and the styxservers
 //! library it is built on.
 
+use super::catalog::{Catalog, FidRef};
 use super::node::{Node, mode_ok, openok};
-use super::state::{FidRef, State};
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::wire::{self, Diagnostic};
@@ -23,7 +23,7 @@ pub const ECONCURRENT: &str = "concurrent read for event fid";
 /// The registry file system: one per registry, shared by all its connections.
 #[derive(Debug)]
 pub struct RegistryFs {
-    state: Mutex<State>,
+    catalog: Mutex<Catalog>,
     next_fid: AtomicU64,
 }
 
@@ -99,17 +99,17 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl RegistryFs {
-    /// A file system over `state`.
-    pub fn new(state: State) -> RegistryFs {
+    /// A file system over `catalog`.
+    pub fn new(catalog: Catalog) -> RegistryFs {
         RegistryFs {
-            state: Mutex::new(state),
+            catalog: Mutex::new(catalog),
             next_fid: AtomicU64::new(1),
         }
     }
 
-    /// The registry's state, locked. Keep the guard short: every request waits for it.
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+    /// The catalog, locked. Keep the guard short: every request waits for it.
+    pub fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        lock(&self.catalog)
     }
 
     fn fid(&self, uname: Arc<str>, node: Node) -> RegFid {
@@ -129,7 +129,7 @@ impl RegistryFs {
 
     fn walk1(&self, fid: &RegFid, name: &str) -> Result<(RegFid, Qid), FsError> {
         let node = lock(&fid.inner).node;
-        let st = self.state();
+        let st = self.catalog();
         // styxservers' walk1: the fid must still exist and be a directory.
         node.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?;
         if node != Node::Root {
@@ -150,7 +150,7 @@ impl RegistryFs {
 
     fn open1(&self, fid: &RegFid, mode: u8) -> Result<Opened, FsError> {
         let mut f = lock(&fid.inner);
-        let mut st = self.state();
+        let mut st = self.catalog();
         let d = f.node.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?;
         if !mode_ok(mode) {
             return Err(errors::EBADARG.into());
@@ -196,7 +196,7 @@ impl RegistryFs {
         if count == 0 {
             return Bytes::new();
         }
-        let st = self.state();
+        let st = self.catalog();
         let (mut pos, mut index) = f.dir;
         if pos != offset {
             (pos, index) = (0, 0);
@@ -266,7 +266,7 @@ impl FileSystem for RegistryFs {
         _aname: &str,
     ) -> Result<(RegFid, Qid), FsError> {
         let qid = Node::Root
-            .stat(&self.state())
+            .stat(&self.catalog())
             .map(|d| d.qid)
             .unwrap_or_default();
         Ok((self.fid(Arc::from(uname), Node::Root), qid))
@@ -298,14 +298,14 @@ impl FileSystem for RegistryFs {
             Node::Root => Ok(self.read_dir(&mut f, offset, count)),
             Node::Index | Node::Find => {
                 if fresh {
-                    let text = self.state().format_find(&f.filter);
+                    let text = self.catalog().format_find(&f.filter);
                     f.data = Bytes::from(text);
                 }
                 Ok(slice(&f.data, offset, count))
             }
             Node::Svc(id) => {
                 if fresh {
-                    let mut st = self.state();
+                    let mut st = self.catalog();
                     st.touch(id, now());
                     f.data = Bytes::from(st.format_service(id));
                 }
@@ -324,7 +324,7 @@ impl FileSystem for RegistryFs {
         let mut f = lock(&fid.inner);
         match f.node {
             // Offsets are ignored: a client updates at the offset its registration left.
-            Node::Svc(id) => self.state().write(id, &s, now()).map_err(err)?,
+            Node::Svc(id) => self.catalog().write(id, &s, now()).map_err(err)?,
             Node::Find => {
                 f.filter = wire::parse_pairs(&s).map_err(err)?;
             }
@@ -336,7 +336,7 @@ impl FileSystem for RegistryFs {
 
     async fn stat(&self, fid: &RegFid) -> Result<Stat, FsError> {
         let node = lock(&fid.inner).node;
-        node.stat(&self.state())
+        node.stat(&self.catalog())
             .ok_or(FsError::from(errors::ENOTFOUND))
     }
 
@@ -344,7 +344,7 @@ impl FileSystem for RegistryFs {
         let node = lock(&fid.inner).node;
         match node {
             Node::Root => Err(errors::EPERM.into()),
-            Node::Svc(id) => self.state().remove(id, &fid.uname).map_err(err),
+            Node::Svc(id) => self.catalog().remove(id, &fid.uname).map_err(err),
             _ => Err(errors::EPERM.into()),
         }
     }
@@ -359,7 +359,7 @@ impl FileSystem for RegistryFs {
         match f.node {
             Node::Svc(id) => {
                 let orclose = f.mode.is_some_and(|m| m & ORCLOSE != 0);
-                self.state().release(id, fid.token, orclose);
+                self.catalog().release(id, fid.token, orclose);
             }
             Node::Event => {
                 if let Some(ev) = f.event.as_mut() {

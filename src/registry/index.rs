@@ -1,4 +1,4 @@
-//! The attribute index behind `find` (registry4.md §4).
+//! The attribute index behind `find` (spec/registry.md §4).
 //!
 //! Inferno's registry scans every service for every query. We keep, per attribute name, the set of
 //! services that have it and, per value, the set of services with that exact value, so that a
@@ -8,15 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A service's number (`idseq` in Inferno): its qid path is `id << 4 | 5`.
-pub type ServiceId = u64;
+pub type EntryId = u64;
 
 /// The services that hold one attribute name.
 #[derive(Debug, Default)]
 struct Posting {
     /// Every service that has the attribute, whatever its value (for `*`).
-    any: HashSet<ServiceId>,
+    any: HashSet<EntryId>,
     /// The services per exact value.
-    by_value: HashMap<Arc<str>, HashSet<ServiceId>>,
+    by_value: HashMap<Arc<str>, HashSet<EntryId>>,
 }
 
 /// Attribute name -> value -> services, kept in step with every attribute change.
@@ -37,7 +37,7 @@ impl AttrIndex {
     /// Records that service `id` has `attr` = `val`, and returns the index's own copies of
     /// both strings: services keep those instead of copies of their own, so an attribute
     /// name or value many services share is stored once.
-    pub fn insert(&mut self, id: ServiceId, attr: &str, val: &str) -> (Arc<str>, Arc<str>) {
+    pub fn insert(&mut self, id: EntryId, attr: &str, val: &str) -> (Arc<str>, Arc<str>) {
         let a = shared(&self.postings, attr);
         let p = self.postings.entry(a.clone()).or_default();
         p.any.insert(id);
@@ -47,7 +47,7 @@ impl AttrIndex {
     }
 
     /// Forgets that service `id` has `attr` = `val`.
-    pub fn remove(&mut self, id: ServiceId, attr: &str, val: &str) {
+    pub fn remove(&mut self, id: EntryId, attr: &str, val: &str) {
         let Some(p) = self.postings.get_mut(attr) else {
             return;
         };
@@ -65,7 +65,7 @@ impl AttrIndex {
 
     /// The candidates for one query pair: every service with `attr` when `val` is `*`, otherwise
     /// those with exactly that value. `None` when there are none.
-    fn candidates(&self, attr: &str, val: &str) -> Option<&HashSet<ServiceId>> {
+    fn candidates(&self, attr: &str, val: &str) -> Option<&HashSet<EntryId>> {
         let p = self.postings.get(attr)?;
         if val == "*" {
             Some(&p.any)
@@ -76,8 +76,8 @@ impl AttrIndex {
 
     /// The smallest candidate set over all pairs of a non-empty query: every match is in it.
     /// `None` when some pair has no candidate at all (or the query is empty).
-    pub fn smallest_set(&self, query: &[(String, String)]) -> Option<&HashSet<ServiceId>> {
-        let mut best: Option<&HashSet<ServiceId>> = None;
+    pub fn smallest_set(&self, query: &[(String, String)]) -> Option<&HashSet<EntryId>> {
+        let mut best: Option<&HashSet<EntryId>> = None;
         for (a, v) in query {
             let set = self.candidates(a, v)?;
             if best.is_none_or(|b| set.len() < b.len()) {
@@ -92,7 +92,7 @@ impl AttrIndex {
     pub fn smallest_candidates<'a>(
         &'a self,
         query: &[(String, String)],
-    ) -> impl Iterator<Item = ServiceId> + 'a {
+    ) -> impl Iterator<Item = EntryId> + 'a {
         self.smallest_set(query)
             .into_iter()
             .flat_map(|s| s.iter().copied())

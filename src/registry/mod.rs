@@ -2,7 +2,7 @@
 //!
 //! [`Server`] is the registry; [`Server::builder`] starts listeners ([`RunningServer`]).
 //! Inside, one layer a file:
-//! * `state`: the catalog as plain data (entries, attributes, change counter, `find`);
+//! * `catalog`: the catalog as plain data (entries, attributes, change counter, `find`);
 //! * `index`: the attribute index that keeps `find` proportional to its answer;
 //! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`);
 //! * `node` and `fs`: the catalog as a 9P file system on [`crate::styx::server`];
@@ -20,11 +20,11 @@
 //!   `permission denied` where Inferno says `file does not exist`.
 
 pub mod attrdb;
+pub(crate) mod catalog;
 pub(crate) mod fs;
 pub(crate) mod index;
 pub(crate) mod node;
 mod server;
-pub(crate) mod state;
 
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,

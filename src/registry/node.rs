@@ -1,8 +1,8 @@
-//! The registry's files: their qids, permissions and directory entries (registry4.md §2), and
+//! The registry's files: their qids, permissions and directory entries (spec/registry.md §2), and
 //! Inferno's permission check (`openok` of styxservers).
 
-use super::index::ServiceId;
-use super::state::{REGISTRY_USER, State};
+use super::catalog::{Catalog, REGISTRY_USER};
+use super::index::EntryId;
 use crate::styx::{DMDIR, OEXEC, OTRUNC, QTDIR, QTFILE, Qid, Stat};
 
 /// Qid path bits below the service number (Inferno's `Shift`).
@@ -24,7 +24,7 @@ pub enum Node {
     /// `find`, qid path 4.
     Find,
     /// A service file, qid path `id << 4 | 5`.
-    Svc(ServiceId),
+    Svc(EntryId),
 }
 
 impl Node {
@@ -55,7 +55,7 @@ impl Node {
     }
 
     /// The directory entry (Inferno's `dirgen`), or `None` when the service is gone.
-    pub fn stat(self, st: &State) -> Option<Stat> {
+    pub fn stat(self, st: &Catalog) -> Option<Stat> {
         let start = st.start_time();
         let mut d = Stat {
             qid: Qid {
@@ -79,7 +79,7 @@ impl Node {
             Node::Event => ("event", 0o444),
             Node::Find => ("find", 0o666),
             Node::Svc(id) => {
-                let svc = st.service(id)?;
+                let svc = st.entry(id)?;
                 d.uid = svc.owner.clone();
                 d.gid = svc.owner.clone();
                 d.atime = svc.atime;
@@ -94,7 +94,7 @@ impl Node {
     }
 
     /// The root's entries in Inferno's order: `new index find event`, then the named services.
-    pub fn root_entries(st: &State) -> impl Iterator<Item = Node> + '_ {
+    pub fn root_entries(st: &Catalog) -> impl Iterator<Item = Node> + '_ {
         [Node::New, Node::Index, Node::Find, Node::Event]
             .into_iter()
             .chain(st.named().map(|s| Node::Svc(s.id)))

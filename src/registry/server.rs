@@ -10,12 +10,12 @@
 //! ```
 //!
 //! With [`ServerBuilder::auth`] every connection must first pass Inferno's infpk1 (as `listen`
-//! without `-A` demands, infpk1.md §9.1); the authenticated user then owns what the connection
+//! without `-A` demands, spec/infpk1.md §9.1); the authenticated user then owns what the connection
 //! registers, whatever its Tattach says.
 
 use super::attrdb;
+use super::catalog::Catalog;
 use super::fs::{RegistryFs, now};
-use super::state::State;
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
 use crate::net::{Accepting, Addr, DialError, Listener, Stream};
 use crate::styx::server::{ConnCtx, Limits, serve_connection};
@@ -150,7 +150,7 @@ impl Server {
     /// An empty registry started now.
     pub fn new() -> Server {
         Server {
-            fs: Arc::new(RegistryFs::new(State::new(now()))),
+            fs: Arc::new(RegistryFs::new(Catalog::new(now()))),
             limits: Limits::default(),
         }
     }
@@ -164,7 +164,7 @@ impl Server {
     /// How many services are registered (named ones; an opened `new` not yet written is not
     /// counted).
     pub fn len(&self) -> usize {
-        self.fs.state().named().count()
+        self.fs.catalog().named().count()
     }
 
     /// Whether no service is registered.
@@ -178,9 +178,9 @@ impl Server {
         if name.is_empty() {
             return None;
         }
-        let st = self.fs.state();
+        let st = self.fs.catalog();
         let id = st.lookup(name)?;
-        st.service(id).map(|s| s.owner.clone())
+        st.entry(id).map(|s| s.owner.clone())
     }
 
     /// Adds the static services of an attrdb(6) text (`-f dbfile`). Returns the diagnostics of
@@ -199,7 +199,7 @@ impl Server {
     ) -> Vec<String> {
         let mut notes = Vec::new();
         let t = now();
-        let mut st = self.fs.state();
+        let mut st = self.fs.catalog();
         for (name, attrs) in attrdb::static_services(entries) {
             if let Err(e) = st.add_static(&name, attrs, t) {
                 notes.push(format!("service {}: {e}", crate::wire::quote(&name)));

@@ -1,4 +1,4 @@
-//! Record encryption (infpk1.md §6.4, §6.5): RC4, DES and IDEA in ECB or CBC, with state that
+//! Record encryption (spec/infpk1.md §6.4, §6.5): RC4, DES and IDEA in ECB or CBC, with state that
 //! carries across records in one direction.
 
 use crate::auth::AuthError;

@@ -1,4 +1,4 @@
-//! Parsing an ssl `alg` string (infpk1.md §5.4).
+//! Parsing an ssl `alg` string (spec/infpk1.md §5.4).
 
 use super::cipher::CipherKind;
 use crate::auth::{AuthError, HashAlg};

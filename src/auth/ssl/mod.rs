@@ -1,4 +1,4 @@
-//! Inferno's ssl(3) record layer (devssl, infpk1.md §6): MAC-first records with optional
+//! Inferno's ssl(3) record layer (devssl, spec/infpk1.md §6): MAC-first records with optional
 //! RC4/DES/IDEA encryption, presented as an ordinary tokio byte stream ([`SslStream`]).
 
 mod cipher;

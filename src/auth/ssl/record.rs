@@ -1,4 +1,4 @@
-//! One direction of the record layer (infpk1.md §6.2–§6.7): [`Sealer`] makes records,
+//! One direction of the record layer (spec/infpk1.md §6.2–§6.7): [`Sealer`] makes records,
 //! [`Opener`] checks and unpacks them.
 
 use super::cipher::CipherState;

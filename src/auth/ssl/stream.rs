@@ -1,5 +1,5 @@
 //! The record layer as a byte stream: [`SslStream`] turns writes into records and records
-//! back into bytes, so 9P or anything else can run over it (infpk1.md §9.4).
+//! back into bytes, so 9P or anything else can run over it (spec/infpk1.md §9.4).
 
 use super::config::SslConfig;
 use super::record::{Opener, Sealer};

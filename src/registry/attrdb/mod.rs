@@ -1,4 +1,4 @@
-//! attrdb(6) databases, as `ndb/registry -f dbfile` reads them (registry4.md §6).
+//! attrdb(6) databases, as `ndb/registry -f dbfile` reads them (spec/registry.md §6).
 //!
 //! * [`parse`](mod@parse): one file's text into entries (Inferno's `parseline` and `readentry`), no I/O.
 //! * [`files`]: which files make up a database (Inferno's `Db.open` and its `database` entry),

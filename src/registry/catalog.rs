@@ -1,10 +1,11 @@
-//! The registry's state as plain data: services, their attributes, the change counter, `find`.
+//! The catalog: the registry's services as plain data (one [`Entry`] each), their attributes,
+//! the change counter, `find`.
 //!
 //! No network and no 9P here: the file system layer ([`super::fs`]) maps 9P requests onto these
-//! operations. Every behaviour follows Inferno's `appl/cmd/ndb/registry.b` (registry4.md §3–§5),
+//! operations. Every behaviour follows Inferno's `appl/cmd/ndb/registry.b` (spec/registry.md §3–§5),
 //! including its quirks, which are noted where they occur.
 
-use super::index::{AttrIndex, ServiceId};
+use super::index::{AttrIndex, EntryId};
 use crate::wire::{self, Diagnostic};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +22,9 @@ pub struct FidRef(pub u64);
 
 /// One registered service.
 #[derive(Debug, Clone)]
-pub struct Service {
+pub struct Entry {
     /// Its number; the qid path is `id << 4 | 5`.
-    pub id: ServiceId,
+    pub id: EntryId,
     /// Its position in Inferno's service array: the order of `index`, `find` and the directory.
     pub slot: usize,
     /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
@@ -44,7 +45,7 @@ pub struct Service {
     pub attrs: Vec<(Arc<str>, Arc<str>)>,
 }
 
-impl Service {
+impl Entry {
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
     /// non-zero Limbo `int`.
     pub fn persists(&self) -> bool {
@@ -62,7 +63,7 @@ impl Service {
 }
 
 /// Inferno's `svcnameok`: the name rules of [`wire::check_name`], then duplicates.
-fn check_name(name: &str, names: &HashMap<Arc<str>, ServiceId>) -> Result<(), Diagnostic> {
+fn check_name(name: &str, names: &HashMap<Arc<str>, EntryId>) -> Result<(), Diagnostic> {
     wire::check_name(name)?;
     if names.contains_key(name) {
         return Err(Diagnostic::Duplicate);
@@ -77,26 +78,26 @@ pub struct FindStats {
     pub examined: usize,
 }
 
-/// The whole registry.
+/// The whole registry: every entry, the name and attribute indexes, the change counter.
 #[derive(Debug)]
-pub struct State {
-    services: HashMap<ServiceId, Service>,
-    /// Service ids in Inferno's array order; removal moves the last one into the hole, as Inferno
+pub struct Catalog {
+    entries: HashMap<EntryId, Entry>,
+    /// Entry ids in Inferno's array order; removal moves the last one into the hole, as Inferno
     /// does, so that listings come out in the same order.
-    slots: Vec<ServiceId>,
-    names: HashMap<Arc<str>, ServiceId>,
+    slots: Vec<EntryId>,
+    names: HashMap<Arc<str>, EntryId>,
     index: AttrIndex,
-    idseq: ServiceId,
+    idseq: EntryId,
     rootvers: u32,
     start: u32,
     changes: watch::Sender<u32>,
 }
 
-impl State {
+impl Catalog {
     /// An empty registry started at `start` (seconds since the epoch).
-    pub fn new(start: u32) -> State {
-        State {
-            services: HashMap::new(),
+    pub fn new(start: u32) -> Catalog {
+        Catalog {
+            entries: HashMap::new(),
             slots: Vec::new(),
             names: HashMap::new(),
             index: AttrIndex::default(),
@@ -129,28 +130,28 @@ impl State {
     }
 
     /// The service with number `id`.
-    pub fn service(&self, id: ServiceId) -> Option<&Service> {
-        self.services.get(&id)
+    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
+        self.entries.get(&id)
     }
 
     /// The service named `name`. Inferno's walk also matches an empty name with the first
     /// anonymous service (Limbo's nil string equals ""), and so does this.
-    pub fn lookup(&self, name: &str) -> Option<ServiceId> {
+    pub fn lookup(&self, name: &str) -> Option<EntryId> {
         if name.is_empty() {
             return self
                 .slots
                 .iter()
                 .copied()
-                .find(|id| self.services.get(id).is_some_and(|s| s.name.is_none()));
+                .find(|id| self.entries.get(id).is_some_and(|s| s.name.is_none()));
         }
         self.names.get(name).copied()
     }
 
     /// The named services in listing order (the directory, `index`).
-    pub fn named(&self) -> impl Iterator<Item = &Service> {
+    pub fn named(&self) -> impl Iterator<Item = &Entry> {
         self.slots
             .iter()
-            .filter_map(|id| self.services.get(id))
+            .filter_map(|id| self.entries.get(id))
             .filter(|s| s.name.is_some())
     }
 
@@ -159,8 +160,8 @@ impl State {
         self.changes.send_replace(self.rootvers);
     }
 
-    fn set_attr(&mut self, id: ServiceId, attr: String, val: String) {
-        let Some(svc) = self.services.get_mut(&id) else {
+    fn set_attr(&mut self, id: EntryId, attr: String, val: String) {
+        let Some(svc) = self.entries.get_mut(&id) else {
             return;
         };
         match svc.attrs.iter().position(|(a, _)| **a == *attr) {
@@ -185,10 +186,10 @@ impl State {
 
     /// Opening `new`: an anonymous service owned by `owner`, created by fid `creator`.
     /// Not a visible change: the counter does not move.
-    pub fn create(&mut self, owner: &str, creator: Option<FidRef>, now: u32) -> ServiceId {
+    pub fn create(&mut self, owner: &str, creator: Option<FidRef>, now: u32) -> EntryId {
         let id = self.idseq;
         self.idseq += 1;
-        let svc = Service {
+        let svc = Entry {
             id,
             slot: self.slots.len(),
             owner: owner.to_string(),
@@ -200,7 +201,7 @@ impl State {
             attrs: Vec::new(),
         };
         self.slots.push(id);
-        self.services.insert(id, svc);
+        self.entries.insert(id, svc);
         id
     }
 
@@ -211,11 +212,11 @@ impl State {
         name: &str,
         attrs: impl IntoIterator<Item = (String, String)>,
         now: u32,
-    ) -> Result<ServiceId, Diagnostic> {
+    ) -> Result<EntryId, Diagnostic> {
         check_name(name, &self.names)?;
         let id = self.create(REGISTRY_USER, None, now);
         let name: Arc<str> = Arc::from(name);
-        if let Some(svc) = self.services.get_mut(&id) {
+        if let Some(svc) = self.entries.get_mut(&id) {
             svc.name = Some(name.clone());
         }
         self.names.insert(name, id);
@@ -230,8 +231,8 @@ impl State {
     ///
     /// As in Inferno, a first write whose pairs are odd still names the service (without counting
     /// a change) before failing with `odd attribute/value pairs`.
-    pub fn write(&mut self, id: ServiceId, data: &str, now: u32) -> Result<(), Diagnostic> {
-        let svc = self.services.get_mut(&id).ok_or(Diagnostic::Gone)?;
+    pub fn write(&mut self, id: EntryId, data: &str, now: u32) -> Result<(), Diagnostic> {
+        let svc = self.entries.get_mut(&id).ok_or(Diagnostic::Gone)?;
         let mut toks = wire::unquote(data);
         if toks.is_empty() {
             return Err(Diagnostic::BadSyntax);
@@ -254,17 +255,17 @@ impl State {
     }
 
     /// Records a read of the service's file (its atime).
-    pub fn touch(&mut self, id: ServiceId, now: u32) {
-        if let Some(svc) = self.services.get_mut(&id) {
+    pub fn touch(&mut self, id: EntryId, now: u32) {
+        if let Some(svc) = self.entries.get_mut(&id) {
             svc.atime = now;
         }
     }
 
-    fn unlink(&mut self, id: ServiceId) -> Option<Service> {
-        let svc = self.services.remove(&id)?;
+    fn unlink(&mut self, id: EntryId) -> Option<Entry> {
+        let svc = self.entries.remove(&id)?;
         self.slots.swap_remove(svc.slot);
         if let Some(moved) = self.slots.get(svc.slot).copied()
-            && let Some(m) = self.services.get_mut(&moved)
+            && let Some(m) = self.entries.get_mut(&moved)
         {
             m.slot = svc.slot;
         }
@@ -280,8 +281,8 @@ impl State {
     /// Clunk of a fid that refers to service `id`: when `fid` created it, the service goes unless it
     /// persists; with `orclose` it goes regardless. Returns whether it was removed. Removing an
     /// anonymous service is not a visible change, so the counter moves only for named ones.
-    pub fn release(&mut self, id: ServiceId, fid: FidRef, orclose: bool) -> bool {
-        let Some(svc) = self.services.get(&id) else {
+    pub fn release(&mut self, id: EntryId, fid: FidRef, orclose: bool) -> bool {
+        let Some(svc) = self.entries.get(&id) else {
             return false;
         };
         // Inferno: the creating fid, and ORCLOSE or no persist.
@@ -300,8 +301,8 @@ impl State {
     ///
     /// Inferno's registry dereferences a missing service here and dies; we answer
     /// `file does not exist` instead.
-    pub fn remove(&mut self, id: ServiceId, uname: &str) -> Result<(), Diagnostic> {
-        let svc = self.services.get(&id).ok_or(Diagnostic::NotFound)?;
+    pub fn remove(&mut self, id: EntryId, uname: &str) -> Result<(), Diagnostic> {
+        let svc = self.entries.get(&id).ok_or(Diagnostic::NotFound)?;
         if svc.owner != uname {
             return Err(Diagnostic::PermissionDenied);
         }
@@ -310,9 +311,9 @@ impl State {
         Ok(())
     }
 
-    /// The named services matching `query` (registry4.md §4), in listing order. An empty query
+    /// The named services matching `query` (spec/registry.md §4), in listing order. An empty query
     /// matches every named service.
-    pub fn find(&self, query: &[(String, String)]) -> (Vec<&Service>, FindStats) {
+    pub fn find(&self, query: &[(String, String)]) -> (Vec<&Entry>, FindStats) {
         let mut stats = FindStats::default();
         if query.is_empty() {
             return (self.named().collect(), stats);
@@ -332,9 +333,9 @@ impl State {
                 .collect();
             return (out, stats);
         }
-        let mut out: Vec<&Service> = set
+        let mut out: Vec<&Entry> = set
             .iter()
-            .filter_map(|id| self.services.get(id))
+            .filter_map(|id| self.entries.get(id))
             .filter(|svc| {
                 stats.examined += 1;
                 svc.name.is_some() && matches(svc, query)
@@ -356,9 +357,9 @@ impl State {
     }
 
     /// The text of a service's own file: its line, or nothing while it is anonymous or gone.
-    pub fn format_service(&self, id: ServiceId) -> String {
+    pub fn format_service(&self, id: EntryId) -> String {
         let mut out = String::new();
-        if let Some(svc) = self.services.get(&id) {
+        if let Some(svc) = self.entries.get(&id) {
             svc.format_into(&mut out);
         }
         out
@@ -366,7 +367,7 @@ impl State {
 }
 
 /// Inferno's Filter.match: every query pair is present, with an equal value or `*`.
-fn matches(svc: &Service, query: &[(String, String)]) -> bool {
+fn matches(svc: &Entry, query: &[(String, String)]) -> bool {
     query.iter().all(|(qa, qv)| {
         svc.attrs
             .iter()

@@ -1,4 +1,4 @@
-//! Unit tests of the registry state (registry4.md §3–§5, limbo-registries-9p.md).
+//! Unit tests of the registry state (spec/registry.md §3–§5, spec/vectors/limbo-registries-9p.md).
 
 use super::*;
 
@@ -13,8 +13,8 @@ fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// The registry of the captured run after steps 2 and 3.
-fn captured() -> (State, ServiceId, ServiceId) {
-    let mut s = State::new(100);
+fn captured() -> (Catalog, EntryId, EntryId) {
+    let mut s = Catalog::new(100);
     let a = s.create("root", Some(C1), 100);
     s.write(
         a,
@@ -47,7 +47,7 @@ fn captured_index_and_finds() {
     assert_eq!(s.format_find(&q(&[("nosuch", "x")])), "");
     assert_eq!(s.format_service(b), line2);
     assert_eq!(s.rootvers(), 2);
-    assert_eq!(s.service(b).unwrap().vers, 1);
+    assert_eq!(s.entry(b).unwrap().vers, 1);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn update_prepends_and_replace_reverses_prefix() {
         s.format_service(a),
         "tcp!127.0.0.1!7001 empty '' load 5 description new proto styx\n"
     );
-    assert_eq!(s.service(a).unwrap().vers, 3);
+    assert_eq!(s.entry(a).unwrap().vers, 3);
     assert_eq!(
         s.format_find(&q(&[("description", "new")])),
         s.format_service(a)
@@ -101,7 +101,7 @@ fn name_errors() {
     // A first write with odd pairs names the service anyway, without a change.
     let id = s.create("u", Some(FidRef(2)), 0);
     assert_eq!(s.write(id, "odd a", 0), Err(Diagnostic::OddPairs));
-    assert_eq!(s.service(id).unwrap().name.as_deref(), Some("odd"));
+    assert_eq!(s.entry(id).unwrap().name.as_deref(), Some("odd"));
     assert_eq!(s.rootvers(), rv);
     assert_eq!(s.write(id, "", 0), Err(Diagnostic::BadSyntax));
     assert_eq!(s.write(id, "a b c", 0), Err(Diagnostic::OddPairs));
@@ -122,7 +122,7 @@ fn persist_rule() {
         ("", false),
         ("+0", false),
     ] {
-        let mut s = State::new(0);
+        let mut s = Catalog::new(0);
         let id = s.create("u", Some(C1), 0);
         s.write(id, &format!("svc persist {}", wire::quote(v)), 0)
             .unwrap();
@@ -135,7 +135,7 @@ fn release_only_by_creator_and_orclose() {
     let (mut s, a, b) = captured();
     assert!(!s.release(a, C2, false));
     assert!(!s.release(b, C2, false), "persist 1 keeps it");
-    assert!(s.service(b).is_some());
+    assert!(s.entry(b).is_some());
     let rv = s.rootvers();
     assert!(s.release(b, C2, true), "ORCLOSE removes it anyway");
     assert_eq!(s.rootvers(), rv + 1);
@@ -161,7 +161,7 @@ fn remove_by_owner_only() {
 
 #[test]
 fn listing_order_follows_inferno_swap_remove() {
-    let mut s = State::new(0);
+    let mut s = Catalog::new(0);
     let ids: Vec<_> = (0..4u32)
         .map(|i| {
             let f = FidRef(u64::from(i));
@@ -178,7 +178,7 @@ fn listing_order_follows_inferno_swap_remove() {
 
 #[test]
 fn static_services_and_lookup() {
-    let mut s = State::new(0);
+    let mut s = Catalog::new(0);
     let id = s
         .add_static(
             "net!click!1234",
@@ -187,7 +187,7 @@ fn static_services_and_lookup() {
         )
         .unwrap();
     assert_eq!(s.add_static("new", vec![], 0), Err(Diagnostic::BadName));
-    let svc = s.service(id).unwrap();
+    let svc = s.entry(id).unwrap();
     assert_eq!(svc.owner, REGISTRY_USER);
     assert!(svc.creator.is_none());
     assert_eq!(
@@ -203,7 +203,7 @@ fn static_services_and_lookup() {
 
 #[test]
 fn find_uses_the_index() {
-    let mut s = State::new(0);
+    let mut s = Catalog::new(0);
     for i in 0..100_000u32 {
         let id = s.create("u", Some(FidRef(u64::from(i))), 0);
         let rare = if i % 10_000 == 0 { " rare yes" } else { "" };
@@ -237,7 +237,7 @@ async fn watchers_see_changes() {
 }
 
 /// Inferno's find, literally: every named service in listing order, filtered one by one.
-fn naive_find(s: &State, query: &[(String, String)]) -> Vec<ServiceId> {
+fn naive_find(s: &Catalog, query: &[(String, String)]) -> Vec<EntryId> {
     s.named()
         .filter(|svc| matches(svc, query))
         .map(|svc| svc.id)
@@ -250,8 +250,8 @@ proptest::proptest! {
     #[test]
     fn indexed_find_equals_scan(ops in proptest::collection::vec((0u8..4, 0u8..6, 0u8..3, 0u8..3), 1..60),
                                 qa in 0u8..3, qv in 0u8..4) {
-        let mut s = State::new(0);
-        let mut live: Vec<(ServiceId, FidRef)> = Vec::new();
+        let mut s = Catalog::new(0);
+        let mut live: Vec<(EntryId, FidRef)> = Vec::new();
         for (i, (op, pick, a, v)) in ops.into_iter().enumerate() {
             let attr = format!("a{a}");
             let val = format!("v{v}");
@@ -279,7 +279,7 @@ proptest::proptest! {
         }
         let value = if qv == 3 { "*".to_string() } else { format!("v{qv}") };
         for query in [q(&[(&format!("a{qa}"), &value)]), q(&[("a0", "*"), (&format!("a{qa}"), &value)]), vec![]] {
-            let got: Vec<ServiceId> = s.find(&query).0.iter().map(|svc| svc.id).collect();
+            let got: Vec<EntryId> = s.find(&query).0.iter().map(|svc| svc.id).collect();
             proptest::prop_assert_eq!(got, naive_find(&s, &query));
         }
     }
@@ -293,7 +293,7 @@ fn find_over_many_services() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000usize);
-    let mut s = State::new(0);
+    let mut s = Catalog::new(0);
     let t0 = std::time::Instant::now();
     for i in 0..n {
         let id = s.create("u", Some(FidRef(i as u64)), 0);
