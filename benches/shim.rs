@@ -11,7 +11,7 @@ use registries::client::{Attributes, Registry};
 use registries::manager::{Connector, Manager};
 use registries::net::Addr;
 use registries::registry::{RunningServer, Server};
-use registries::shim::{Builder, ShimPorts, Upstream};
+use registries::shim::{Builder, Local, ShimPorts};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -72,7 +72,7 @@ async fn main() {
     );
     let server = serve(0).await;
     let port = port_of(&server);
-    let shim = Builder::new(Upstream::Local(server.server().clone()))
+    let shim = Builder::new(Local::new(server.server().clone()))
         .ports(ShimPorts::EPHEMERAL)
         .start()
         .await
@@ -158,7 +158,7 @@ async fn main() {
     for over_shim in [false, true] {
         let mut server = serve(0).await;
         let port = port_of(&server);
-        let mut shim = Builder::new(Upstream::Local(server.server().clone()))
+        let mut shim = Builder::new(Local::new(server.server().clone()))
             .ports(ShimPorts::EPHEMERAL)
             .start()
             .await
@@ -183,7 +183,7 @@ async fn main() {
             let t = Instant::now();
             server = serve(port).await;
             shim = loop {
-                match Builder::new(Upstream::Local(server.server().clone()))
+                match Builder::new(Local::new(server.server().clone()))
                     .ports(ports)
                     .start()
                     .await

@@ -32,7 +32,8 @@
 //! * [`client`]: registries(2) in full (events, the per-process name space, transports).
 //! * [`manager`]: Inferno::RegMgr parity: registrations, lookups and monitors kept alive.
 //! * [`registry`]: the registry(4) server.
-//! * [`shim`]: the TCP shim server (its client is [`Registry::connect_shim`]).
+//! * [`shim`]: the TCP shim server (its client is [`Registry::connect_shim`]); [`relay`] puts it
+//!   in front of a registry elsewhere.
 //! * [`styx`]: our 9P2000 codec, client and server framework, usable on its own.
 //! * [`auth`]: Inferno's infpk1 authentication, key files and the ssl record layer.
 //! * [`net`]: Inferno dial strings, dialling, listening and the one accept loop.
@@ -47,6 +48,7 @@ pub mod client;
 pub mod manager;
 pub mod net;
 pub mod registry;
+pub mod relay;
 pub mod shim;
 pub mod styx;
 pub mod wire;

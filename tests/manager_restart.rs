@@ -7,7 +7,7 @@ use registries::client::{Attributes, Change, Registry, Service};
 use registries::manager::{Connector, Manager, MonitorHandle};
 use registries::net::Addr;
 use registries::registry::RunningServer;
-use registries::shim::{Builder, RunningShim, ShimPorts, Upstream};
+use registries::shim::{Builder, Local, RunningShim, ShimPorts};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -126,7 +126,7 @@ async fn survives_registry_restart_over_9p() {
 async fn serve_shim(server: &RunningServer, ports: ShimPorts) -> RunningShim {
     let mut tries = 0;
     loop {
-        match Builder::new(Upstream::Local(server.server().clone()))
+        match Builder::new(Local::new(server.server().clone()))
             .ports(ports)
             .start()
             .await

@@ -8,7 +8,7 @@ use common::within;
 use registries::client::{Attributes, Registry};
 use registries::net::Addr;
 use registries::registry::RunningServer;
-use registries::shim::{Builder, RunningShim, ShimLimits, ShimPorts, Upstream};
+use registries::shim::{Builder, Local, RunningShim, ShimLimits, ShimPorts};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// A registry and a shim in front of it with `limits`.
 async fn fixture(limits: ShimLimits) -> (RunningServer, RunningShim) {
     let server = common::registry::start().await;
-    let shim = Builder::new(Upstream::Local(server.server().clone()))
+    let shim = Builder::new(Local::new(server.server().clone()))
         .ports(ShimPorts::EPHEMERAL)
         .limits(limits)
         .start()

@@ -7,7 +7,8 @@ use common::within;
 use registries::client::{Attributes, Registry};
 use registries::net::Addr;
 use registries::registry::RunningServer;
-use registries::shim::{Builder, RunningShim, ShimAddrs, ShimPorts, Upstream};
+use registries::relay::Remote;
+use registries::shim::{Builder, Local, RunningShim, ShimAddrs, ShimPorts};
 use std::net::SocketAddr;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -20,7 +21,7 @@ struct Fixture {
 impl Fixture {
     async fn start() -> Fixture {
         let server = common::registry::start().await;
-        let shim = Builder::new(Upstream::Local(server.server().clone()))
+        let shim = Builder::new(Local::new(server.server().clone()))
             .ports(ShimPorts::EPHEMERAL)
             .start()
             .await
@@ -340,7 +341,7 @@ async fn remote_upstream_loss_closes_registrations_and_recovers() {
     let Addr::Tcp { port, .. } = server.local_addrs()[0].clone() else {
         panic!("not tcp");
     };
-    let shim = Builder::new(Upstream::Remote(format!("tcp!127.0.0.1!{port}")))
+    let shim = Builder::new(Remote::new(format!("tcp!127.0.0.1!{port}")))
         .ports(ShimPorts::EPHEMERAL)
         .start()
         .await

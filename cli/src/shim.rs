@@ -4,7 +4,8 @@ use crate::CmdResult;
 use registries::auth::AuthInfo;
 use registries::client::{self, Registry};
 use registries::net::DEFAULT_REGISTRY;
-use registries::shim::{Builder, ShimLimits, ShimPorts, Upstream};
+use registries::relay::Remote;
+use registries::shim::{Builder, ShimLimits, ShimPorts};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -101,15 +102,13 @@ pub async fn run(args: Args) -> CmdResult {
             let owner = format!(" key {}", key.mypk.owner);
             let alg = args.alg.as_deref().unwrap_or("none");
             check_key(&args.registry, &key, alg).await?;
-            let upstream = Upstream::remote_with_key(args.registry.clone(), key, alg);
-            (upstream, owner)
+            (Remote::with_key(args.registry.clone(), key, alg), owner)
         }
-        None => (Upstream::Remote(args.registry.clone()), String::new()),
+        None => (Remote::new(args.registry.clone()), String::new()),
     };
-    let shim = Builder::new(upstream)
+    let shim = Builder::new(upstream.user(args.user))
         .host(&args.listen)
         .ports(args.ports)
-        .user(args.user)
         .limits(args.limits.limits())
         .start()
         .await?;

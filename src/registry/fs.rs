@@ -112,9 +112,14 @@ impl RegistryFs {
         lock(&self.catalog)
     }
 
+    /// A number no other fid of any connection has, for a front-end that opens `new` itself.
+    pub fn token(&self) -> FidRef {
+        FidRef(self.next_fid.fetch_add(1, Ordering::Relaxed))
+    }
+
     fn fid(&self, uname: Arc<str>, node: Node) -> RegFid {
         RegFid {
-            token: FidRef(self.next_fid.fetch_add(1, Ordering::Relaxed)),
+            token: self.token(),
             uname,
             inner: Mutex::new(FidInner {
                 node,

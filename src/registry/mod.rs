@@ -6,7 +6,8 @@
 //! * `index`: the attribute index that keeps `find` proportional to its answer;
 //! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`);
 //! * `node` and `fs`: the catalog as a 9P file system on [`crate::styx::server`];
-//! * `server`: listeners on dial strings, single connections, start and shutdown.
+//! * `server`: listeners on dial strings, single connections, start and shutdown;
+//! * `frontend`: the same operations for a front-end in this process (the TCP shim).
 //!
 //! Where we knowingly differ from Inferno's `ndb/registry` (all on paths real clients never take):
 //! * Tremove of a service file whose service is already gone answers `file does not exist`
@@ -21,11 +22,13 @@
 
 pub mod attrdb;
 pub(crate) mod catalog;
+mod frontend;
 pub(crate) mod fs;
 pub(crate) mod index;
 pub(crate) mod node;
 mod server;
 
+pub(crate) use frontend::NewFile;
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };

@@ -147,6 +147,11 @@ impl Server {
         ServerBuilder::default()
     }
 
+    /// The file tree over the catalog, for the in-process front-ends.
+    pub(super) fn fs(&self) -> &Arc<RegistryFs> {
+        &self.fs
+    }
+
     /// An empty registry started now.
     pub fn new() -> Server {
         Server {

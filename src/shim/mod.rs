@@ -10,11 +10,10 @@
 //! * **event** (6703): `READY\n` once the registry's `event` file is open (so no later change is
 //!   missed), then one `%8.8d\n` line per coalesced change; the client closes to stop.
 //!
-//! [`Builder`] starts a shim that serves the ports on top of the registries(2) client API ([`crate::client::Registry`]),
-//! so the same code fronts an in-process registry ([`Upstream::Local`], used by `registry serve`)
-//! and a remote one over 9P ([`Upstream::Remote`], `registry shim --registry ADDR`, the role of
-//! Inferno's `listen` script), or one that requires infpk1 ([`Upstream::RemoteWithKey`],
-//! `registry shim --registry ADDR -k KEYFILE`). At most [`ShimLimits::max_connections`]
+//! [`Builder`] starts a shim that serves the ports in front of any [`Backend`]: a registry in this
+//! process ([`Local`], used by `registry serve`), or one elsewhere reached over 9P
+//! ([`crate::relay::Remote`], `registry shim --registry ADDR [-k KEYFILE]`, the role of Inferno's
+//! `listen` script). At most [`ShimLimits::max_connections`]
 //! (1,024) connections are served at once, over the three ports; further ones wait in the
 //! listen backlog. The client
 //! side is [`Registry::connect_shim`](crate::client::Registry::connect_shim).
@@ -24,9 +23,9 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use registries::registry::Server;
-//! use registries::shim::{Builder, ShimPorts, Upstream};
+//! use registries::shim::{Builder, Local, ShimPorts};
 //! let running = Server::builder().listen_str("tcp!127.0.0.1!0")?.start().await?;
-//! let shim = Builder::new(Upstream::Local(running.server().clone()))
+//! let shim = Builder::new(Local::new(running.server().clone()))
 //!     .ports(ShimPorts::EPHEMERAL)
 //!     .start()
 //!     .await?;
@@ -34,11 +33,11 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
 mod limits;
 mod server;
-mod upstream;
 
 pub use crate::wire::ShimPorts;
+pub use backend::{Backend, BackendError, Changes, Local, Registration};
 pub use limits::ShimLimits;
 pub use server::{Builder, RunningShim, ShimAddrs, ShimError};
-pub use upstream::{RemoteKey, Upstream};

@@ -1,8 +1,7 @@
 //! The shim server: the three ports' listeners and the protocol on each connection.
 
+use super::backend::{Backend, Local};
 use super::limits::ShimLimits;
-use super::upstream::{Pool, Upstream};
-use crate::client::Attributes;
 use crate::net::{Accepting, Addr, Listener, Stream};
 use crate::registry::RunningServer;
 use crate::wire::{MAX_LINE, READY, RecordReader, ShimPorts};
@@ -91,26 +90,34 @@ impl RunningShim {
 
 /// Builds and starts a shim: where it listens, whom it attaches to the registry as, its limits.
 ///
-/// [`Builder::new`] fronts any [`Upstream`]; [`Builder::beside`] fronts the registry of a running
+/// [`Builder::new`] fronts any [`Backend`]; [`Builder::beside`] fronts the registry of a running
 /// `registry serve`, on that server's host.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
-    upstream: Upstream,
+    backend: Arc<dyn Backend>,
     host: String,
     ports: ShimPorts,
-    user: Option<String>,
     limits: ShimLimits,
 }
 
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("host", &self.host)
+            .field("ports", &self.ports)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Builder {
-    /// A shim in front of `upstream`, on 127.0.0.1 and the ports 6701/6702/6703, attaching to the
-    /// registry as `$USER`, with the default [`ShimLimits`].
-    pub fn new(upstream: Upstream) -> Builder {
+    /// A shim in front of `backend`, on 127.0.0.1 and the ports 6701/6702/6703, with the
+    /// default [`ShimLimits`].
+    pub fn new(backend: impl Backend) -> Builder {
         Builder {
-            upstream,
+            backend: Arc::new(backend),
             host: "127.0.0.1".to_string(),
             ports: ShimPorts::DEFAULT,
-            user: None,
             limits: ShimLimits::default(),
         }
     }
@@ -130,7 +137,7 @@ impl Builder {
             // A Unix socket says nothing about TCP ports: do not take the well-known ones.
             Some(Addr::Unix(_)) => ShimPorts::EPHEMERAL,
         };
-        Builder::new(Upstream::Local(running.server().clone()))
+        Builder::new(Local::new(running.server().clone()))
             .host(host)
             .ports(ports)
     }
@@ -144,13 +151,6 @@ impl Builder {
     /// Listen on these ports ([`ShimPorts::EPHEMERAL`]: let the system choose).
     pub fn ports(mut self, ports: ShimPorts) -> Builder {
         self.ports = ports;
-        self
-    }
-
-    /// Attach to the registry as `user`, the owner of the shim's registrations (`None`:
-    /// `$USER`; with [`Upstream::RemoteWithKey`], the key's owner regardless).
-    pub fn user(mut self, user: Option<String>) -> Builder {
-        self.user = user;
         self
     }
 
@@ -171,7 +171,7 @@ impl Builder {
             find: socket_addr(&find)?,
             event: socket_addr(&event)?,
         };
-        let pool = Arc::new(Pool::new(self.upstream, self.user));
+        let backend = self.backend;
         let find_idle = self.limits.find_idle_timeout;
         let mut accepting = Accepting::new();
         // One group, so that one cap covers the three ports together.
@@ -179,7 +179,7 @@ impl Builder {
             "shim",
             vec![(new, Port::New), (find, Port::Find), (event, Port::Event)],
             self.limits.max_connections,
-            move |port, stream, _peer| serve_port(pool.clone(), port, stream, find_idle),
+            move |port, stream, _peer| serve_port(backend.clone(), port, stream, find_idle),
         );
         Ok(RunningShim { addrs, accepting })
     }
@@ -222,14 +222,19 @@ enum Port {
 }
 
 /// Serves one connection on `port`, logging how it ended.
-async fn serve_port(pool: Arc<Pool>, port: Port, stream: Stream, find_idle: Option<Duration>) {
+async fn serve_port(
+    backend: Arc<dyn Backend>,
+    port: Port,
+    stream: Stream,
+    find_idle: Option<Duration>,
+) {
     let Stream::Tcp(stream) = stream else {
         return;
     };
     let r = match port {
-        Port::New => serve_new(&pool, stream).await,
-        Port::Find => serve_find(&pool, stream, find_idle).await,
-        Port::Event => serve_event(&pool, stream).await,
+        Port::New => serve_new(&*backend, stream).await,
+        Port::Find => serve_find(&*backend, stream, find_idle).await,
+        Port::Event => serve_event(&*backend, stream).await,
     };
     if let Err(e) = r {
         tracing::debug!("shim: {port:?} connection ended: {e}");
@@ -246,7 +251,7 @@ type ConnResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Port 6701: the first line registers, later lines update, the end of the connection
 /// unregisters. Any failure closes the connection, which is how the client learns of it.
-async fn serve_new(pool: &Pool, stream: TcpStream) -> ConnResult {
+async fn serve_new(backend: &dyn Backend, stream: TcpStream) -> ConnResult {
     let (rd, _wr) = stream.into_split();
     let mut lines = RecordReader::new(rd, MAX_LINE);
     let Some(first) = lines.next_record().await? else {
@@ -254,14 +259,11 @@ async fn serve_new(pool: &Pool, stream: TcpStream) -> ConnResult {
     };
     let mut w = words(&first).into_iter();
     let name = w.next().ok_or("bad syntax")?;
-    let attrs = Attributes {
-        attrs: pairs(w.collect())?,
-    };
-    let session = pool.session().await?;
-    let mut held = session.registry().register(&name, &attrs, false).await?;
+    let attrs = pairs(w.collect())?;
+    let mut held = backend.register(name, attrs).await?;
     let result: ConnResult = loop {
         tokio::select! {
-            _ = session.lost() => break Err("registry connection lost".into()),
+            () = held.lost() => break Err("registry connection lost".into()),
             rec = lines.next_record() => match rec {
                 Ok(Some(rec)) => {
                     let update = match pairs(words(&rec)) {
@@ -271,8 +273,8 @@ async fn serve_new(pool: &Pool, stream: TcpStream) -> ConnResult {
                     if update.is_empty() {
                         continue;
                     }
-                    if let Err(e) = held.update(&Attributes { attrs: update }).await {
-                        break Err(e.into());
+                    if let Err(e) = held.update(update).await {
+                        break Err(e);
                     }
                 }
                 Ok(None) => break Ok(()),
@@ -288,20 +290,18 @@ async fn serve_new(pool: &Pool, stream: TcpStream) -> ConnResult {
 
 /// Port 6702: one query line, the matching services, then close. A client that sends nothing
 /// for `idle` while its query is incomplete is dropped; the reply has no time limit.
-async fn serve_find(pool: &Pool, stream: TcpStream, idle: Option<Duration>) -> ConnResult {
+async fn serve_find(
+    backend: &dyn Backend,
+    stream: TcpStream,
+    idle: Option<Duration>,
+) -> ConnResult {
     let (rd, mut wr) = stream.into_split();
     let mut lines = RecordReader::new(rd, MAX_LINE).with_idle_timeout(idle);
     // A client that closes without a line gets every service, as Inferno's `read` then leaves
     // the find file's filter empty.
     let query = lines.next_record().await?.unwrap_or_default();
     let query = pairs(words(&query))?;
-    let session = pool.session().await?;
-    let found = session.registry().find(&query).await?;
-    let mut reply = String::new();
-    for svc in &found {
-        use std::fmt::Write as _;
-        let _ = writeln!(reply, "{svc}");
-    }
+    let reply = backend.find(query).await?;
     wr.write_all(reply.as_bytes()).await?;
     wr.shutdown().await?;
     Ok(())
@@ -309,17 +309,16 @@ async fn serve_find(pool: &Pool, stream: TcpStream, idle: Option<Duration>) -> C
 
 /// Port 6703: `READY` once the event file is open (its counter captured), then one line per
 /// coalesced change until either side ends. What the client sends is read and ignored.
-async fn serve_event(pool: &Pool, stream: TcpStream) -> ConnResult {
+async fn serve_event(backend: &dyn Backend, stream: TcpStream) -> ConnResult {
     let (mut rd, mut wr) = stream.into_split();
-    let session = pool.session().await?;
-    let mut events = session.registry().events().await?;
+    let mut events = backend.changes().await?;
     wr.write_all(READY.as_bytes()).await?;
     let mut scratch = [0u8; 512];
     loop {
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(count)) => wr.write_all(format_event(count).as_bytes()).await?,
-                Some(Err(e)) => return Err(e.into()),
+                Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
             r = rd.read(&mut scratch) => match r {

@@ -1,0 +1,55 @@
+//! The registry's operations for a front-end in this process (the TCP shim of `registry serve`),
+//! as the 9P file tree performs them, without 9P in between: a find is a read of `find`, a
+//! registration an open of `new` with its fid, a change a wake of `event`.
+
+use super::catalog::FidRef;
+use super::fs::{RegistryFs, now};
+use super::index::EntryId;
+use super::server::Server;
+use crate::wire::Diagnostic;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+impl Server {
+    /// The text a read of `find` gives after `query` was written to it.
+    pub(crate) fn find_text(&self, query: &[(String, String)]) -> String {
+        self.fs().catalog().format_find(query)
+    }
+
+    /// Opens `new` as `owner` and writes `line` to it, as a 9P client's first write does; the
+    /// service lives as long as the returned [`NewFile`] (unless it persists).
+    pub(crate) fn open_new(&self, owner: &str, line: &str) -> Result<NewFile, Diagnostic> {
+        let fs = Arc::clone(self.fs());
+        let token = fs.token();
+        let id = fs.catalog().create(owner, Some(token), now());
+        let file = NewFile { fs, id, token };
+        file.write(line)?;
+        Ok(file)
+    }
+
+    /// The change counter, as `event` readers see it: it moves on every visible change.
+    pub(crate) fn changes(&self) -> watch::Receiver<u32> {
+        self.fs().catalog().subscribe()
+    }
+}
+
+/// An open `new` file: the registration. Dropping it is the clunk that unregisters.
+#[derive(Debug)]
+pub(crate) struct NewFile {
+    fs: Arc<RegistryFs>,
+    id: EntryId,
+    token: FidRef,
+}
+
+impl NewFile {
+    /// A further write to the registration (`attr val ...`).
+    pub(crate) fn write(&self, text: &str) -> Result<(), Diagnostic> {
+        self.fs.catalog().write(self.id, text, now())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        self.fs.catalog().release(self.id, self.token, false);
+    }
+}
