@@ -127,3 +127,25 @@ impl Registration for Relayed {
         Box::pin(async move { Ok(self.held.close().await?) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_registry_and_the_owner_never_the_secret() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/spec/vectors/keys/set1/alice.keyfile"
+        );
+        let key = AuthInfo::read(std::path::Path::new(path)).unwrap();
+        let secret = format!("{:?}", key.mysk);
+        let remote = Remote::with_key("tcp!h!1", key, "sha1");
+        let shown = format!("{remote:?}");
+        assert!(shown.contains("tcp!h!1"), "{shown}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(shown.contains("sha1"), "{shown}");
+        assert!(!shown.contains(&secret), "{shown}");
+        assert_eq!(remote.addr(), "tcp!h!1");
+    }
+}
