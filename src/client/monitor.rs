@@ -50,6 +50,18 @@ impl Monitor {
         reg: &Registry,
         filter: &[(A, V)],
     ) -> Result<Monitor> {
+        Monitor::resume(reg, filter, Vec::new()).await
+    }
+
+    /// Starts watching as [`Monitor::new`] does, from `known`: the services the caller saw
+    /// last (for example [`Monitor::services`] of a monitor whose connection was lost). The
+    /// first changes are the differences from `known`, not every service again, so a watcher
+    /// that reconnects reports what changed while it was away.
+    pub async fn resume<A: AsRef<str>, V: AsRef<str>>(
+        reg: &Registry,
+        filter: &[(A, V)],
+        known: Vec<Service>,
+    ) -> Result<Monitor> {
         let filter: Vec<(String, String)> = filter
             .iter()
             .map(|(a, v)| (a.as_ref().to_string(), v.as_ref().to_string()))
@@ -59,7 +71,7 @@ impl Monitor {
             reg: reg.clone(),
             filter,
             events,
-            known: Vec::new(),
+            known,
             pending: VecDeque::new(),
             stale: false,
         };

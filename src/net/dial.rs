@@ -20,7 +20,8 @@ pub async fn dial(addr: &str) -> Result<Stream, DialError> {
 }
 
 /// Connects to `host` (a name, an address, or `$attr` already resolved) and `port`, with Nagle
-/// off: registry traffic is small request/reply messages that must not wait.
+/// off (registry traffic is small request/reply messages that must not wait) and TCP keepalive
+/// on (a registry whose host has gone is noticed within [`super::KEEPALIVE_DETECTION`]).
 pub async fn dial_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
     let target = Addr::Tcp {
         host: host.to_string(),
@@ -30,5 +31,6 @@ pub async fn dial_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
     .unwrap_or_default();
     let s = TcpStream::connect(&target).await?;
     let _ = s.set_nodelay(true);
+    super::set_keepalive(&s);
     Ok(s)
 }

@@ -68,6 +68,7 @@ impl Listener {
             Kind::Tcp(l) => {
                 let (s, a) = l.accept().await?;
                 let _ = s.set_nodelay(true);
+                super::set_keepalive(&s);
                 Ok((Stream::Tcp(s), format!("tcp!{}!{}", a.ip(), a.port())))
             }
             Kind::Unix(l, p) => {

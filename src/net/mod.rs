@@ -7,9 +7,13 @@
 mod accept;
 mod addr;
 mod dial;
+mod keepalive;
 mod listen;
 
 pub use accept::{Accepting, serve};
 pub use addr::{Addr, DEFAULT_REGISTRY, DialError, SERVICES, netmkaddr, service_port};
 pub use dial::{dial, dial_tcp};
+pub use keepalive::{
+    KEEPALIVE_DETECTION, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, set_keepalive,
+};
 pub use listen::{Listener, Stream};

@@ -241,6 +241,11 @@ impl Catalog {
             let name = toks.remove(0);
             check_name(&name, &self.names)?;
             let name: Arc<str> = Arc::from(name);
+            tracing::info!(
+                "registry: registered {} (owner {})",
+                wire::quote(&name),
+                svc.owner
+            );
             self.names.insert(name.clone(), id);
             svc.name = Some(name);
         }
@@ -270,6 +275,11 @@ impl Catalog {
             m.slot = svc.slot;
         }
         if let Some(name) = &svc.name {
+            tracing::info!(
+                "registry: removed {} (owner {})",
+                wire::quote(name),
+                svc.owner
+            );
             self.names.remove(&**name);
         }
         for (a, v) in &svc.attrs {

@@ -266,10 +266,11 @@ impl FileSystem for RegistryFs {
 
     async fn attach(
         &self,
-        _ctx: &ConnCtx,
+        ctx: &ConnCtx,
         uname: &str,
         _aname: &str,
     ) -> Result<(RegFid, Qid), FsError> {
+        tracing::info!("registry: {}: attached as {uname}", ctx.peer);
         let qid = Node::Root
             .stat(&self.catalog())
             .map(|d| d.qid)

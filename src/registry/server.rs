@@ -405,13 +405,14 @@ impl RunningServer {
 
 /// Serves one accepted connection, logging how it ended.
 async fn serve_accepted(registry: Server, stream: Stream, peer: String, auth: Option<ServerAuth>) {
+    tracing::info!("registry: {peer}: connected");
     match serve_one(&registry, stream, peer.clone(), auth.as_ref()).await {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             // The server keeps running; only this connection is refused.
             tracing::warn!("registry: {peer}: {e}");
         }
-        Err(e) => tracing::debug!("registry: {peer}: connection ended: {e}"),
-        Ok(()) => {}
+        Err(e) => tracing::info!("registry: {peer}: closed: {e}"),
+        Ok(()) => tracing::info!("registry: {peer}: closed"),
     }
 }
 

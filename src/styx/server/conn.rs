@@ -22,7 +22,8 @@ use tokio::time::{Instant, Sleep};
 use super::conn_core::{Action, ServerCore};
 use super::ops::FidEntry;
 use super::tasks::Tasks;
-use super::{ConnCtx, FileSystem, Limits};
+use super::{ConnCtx, FileSystem, FsError, Limits};
+use crate::styx::Body;
 
 /// Room made in the input buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -138,8 +139,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
             if self.resetting.is_none() {
                 progress |= self.run_actions()?;
             }
-            let core = &mut self.core;
-            if self.tasks.poll_ready(cx, |tag, r| core.complete(tag, r)) {
+            let (core, peer) = (&mut self.core, &self.conn.ctx.peer);
+            let done = |tag, r: Result<_, _>| {
+                log_reply(peer, tag, &r);
+                core.complete(tag, r);
+            };
+            if self.tasks.poll_ready(cx, done) {
                 progress = true;
             }
             if self.core.wants_input() {
@@ -189,9 +194,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
             any = true;
             match action {
                 Action::Start { tag, body } => {
+                    tracing::debug!("9p {}: <- tag {tag} {body:?}", self.conn.ctx.peer);
                     let conn = self.conn.clone();
                     let work = Box::pin(async move { conn.handle(body).await });
                     if let Some((tag, r)) = self.tasks.start(tag, work) {
+                        log_reply(&self.conn.ctx.peer, tag, &r);
                         self.core.complete(tag, r);
                     }
                 }
@@ -303,6 +310,14 @@ pub(super) struct Conn<F: FileSystem> {
     /// reset's future, so that a reset cut short (the connection's future dropped) leaves them
     /// to the next one.
     owed: Mutex<Vec<Arc<FidEntry<F::Fid>>>>,
+}
+
+/// The 9P traffic at debug level: each request as it starts, each reply as it completes.
+pub(super) fn log_reply(peer: &str, tag: u16, r: &Result<Body, FsError>) {
+    match r {
+        Ok(body) => tracing::debug!("9p {peer}: -> tag {tag} {body:?}"),
+        Err(e) => tracing::debug!("9p {peer}: -> tag {tag} Rerror {e:?}"),
+    }
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
