@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/peers/setup.sh
-cargo test --workspace --all-targets --locked "$@"
+# Benchmarks are not tests: they run (optimised, printing figures) with `cargo bench`.
+cargo test --workspace --lib --bins --tests --examples --locked "$@"
 cargo test --workspace --doc --locked "$@"

@@ -1,7 +1,7 @@
 //! `registry attach`: find a service and attach to it, joining it to stdin and stdout.
 
 use crate::CmdResult;
-use crate::query::RegistryOpt;
+use crate::opts::RegistryOpt;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,30 +27,30 @@ const LINGER: Duration = Duration::from_secs(2);
 Examples:
   registry attach proto echo
       talk to the first service with proto=echo
-  registry attach -m tcp!reghost!6675 --keydir ~/keyring -u alice proto styx auth infpk1
+  registry attach -m 'tcp!reghost!6675' --keydir ~/keyring -u alice proto styx auth infpk1
       attach to an authenticated service with alice's key certified by the service's signer
-  registry attach -m tcp!reghost!6675 -k alice.keyfile -C sha1 proto styx
+  registry attach -m 'tcp!reghost!6675' -k alice.keyfile -C sha1 proto styx
       authenticate to the registry itself too (-k/-C are for the registry connection)")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
     /// Local user whose key to use when the service names a signer (default: the oldest key
     /// certified by that signer).
-    #[arg(short = 'u', value_name = "USER")]
+    #[arg(short = 'u', long = "user", value_name = "USER")]
     user: Option<String>,
     /// Key directory to choose the service's key from (default $HOME/keyring).
     #[arg(long = "keydir", value_name = "DIR")]
     keydir: Option<PathBuf>,
-    /// Attribute/value pairs the service must match.
-    #[arg(value_name = "ATTR VAL", allow_hyphen_values = true)]
+    /// Attribute/value pairs the service must match (after `--` when a word begins with `-`).
+    #[arg(value_name = "ATTR VAL")]
     pairs: Vec<String>,
 }
 
 /// Runs `registry attach`.
 pub async fn run(args: Args) -> CmdResult {
-    let filter = crate::query::arg_pairs(&args.pairs)?;
+    let filter = crate::opts::arg_pairs(&args.pairs)?;
     let reg = args.reg.open().await?;
-    let found = reg.find(&filter).await?;
+    let found = args.reg.limit("find", reg.find(&filter)).await?;
     let Some(svc) = found.first() else {
         return Err("no matching service".into());
     };
@@ -60,9 +60,8 @@ pub async fn run(args: Args) -> CmdResult {
             found.len()
         );
     }
-    let attached = svc
-        .attach(args.user.as_deref(), args.keydir.as_deref())
-        .await?;
+    let attaching = svc.attach(args.user.as_deref(), args.keydir.as_deref());
+    let attached = args.reg.limit(&svc.addr, attaching).await?;
     match (&attached.localuser, &attached.remoteuser) {
         (Some(local), Some(remote)) => {
             eprintln!(

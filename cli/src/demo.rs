@@ -31,9 +31,10 @@ fn m_flag(addr: &Addr) -> String {
                 "::" => "::1",
                 h => h,
             };
-            format!(" -m tcp!{host}!{port}")
+            let dial = format!("tcp!{host}!{port}");
+            format!(" -m {}", crate::opts::shell_word(&dial))
         }
-        Addr::Unix(_) => format!(" -m {addr}"),
+        Addr::Unix(_) => format!(" -m {}", crate::opts::shell_word(&addr.to_string())),
     }
 }
 
@@ -53,7 +54,7 @@ pub fn banner(addr: &Addr, services: usize, auth: bool) -> String {
             "shows services come and go; leave it running",
         ),
         (
-            cmd("register", "tcp!myhost!7001 proto styx"),
+            cmd("register", "'tcp!myhost!7001' proto styx"),
             "adds a service until you press ^C",
         ),
     ];
@@ -87,7 +88,7 @@ mod tests {
         let other = Addr::parse("tcp!0.0.0.0!7000", "").unwrap();
         let b = banner(&other, 4, true);
         assert!(
-            b.contains("registry watch -m tcp!127.0.0.1!7000 -k YOURKEY"),
+            b.contains("registry watch -m 'tcp!127.0.0.1!7000' -k YOURKEY"),
             "{b}"
         );
     }

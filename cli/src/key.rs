@@ -42,6 +42,9 @@ Examples:
         /// File to write (created with mode 0600).
         #[arg(short = 'f', value_name = "FILE")]
         file: PathBuf,
+        /// Overwrite FILE if it exists (a signer key that is lost cannot be made again).
+        #[arg(long)]
+        force: bool,
         /// The signer's name.
         name: String,
     },
@@ -88,8 +91,16 @@ pub async fn run(args: Args) -> CmdResult {
             bits,
             expiry,
             file,
+            force,
             name,
         } => {
+            if file.exists() && !force {
+                return Err(format!(
+                    "{} exists: a signer key is not overwritten without --force",
+                    file.display()
+                )
+                .into());
+            }
             let exp = match expiry {
                 Some(e) => keygen::signer_expiry(&e, now())?,
                 None => 0,

@@ -2,7 +2,9 @@
 
 mod attach;
 mod demo;
+mod json;
 mod key;
+mod opts;
 mod query;
 mod register;
 mod serve;
@@ -10,12 +12,14 @@ mod shim;
 mod unregister;
 mod watch;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Inferno's service registry: a registry(4) server, its TCP shim, and clients.
 #[derive(Parser)]
-#[command(name = "registry", version, about, long_about = None)]
+#[command(name = "registry", version, about, long_about = None, after_help = "\
+Exit status: 0 success, 1 failure, 2 usage error, 3 the registry did not answer within --timeout.
+Logging: REGISTRY_LOG=info (connections, registrations), debug (9P traffic); default warn.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,14 +36,36 @@ enum Command {
     Key(key::Args),
     Attach(attach::Args),
     Bench(registry_bench::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  registry completions bash > /etc/bash_completion.d/registry
+  registry completions zsh > \"${fpath[1]}/_registry\"
+  registry completions fish > ~/.config/fish/completions/registry.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, roff (man -l <(registry man)).
+    Man,
+}
+
+/// The log filter from `REGISTRY_LOG` (default `warn`); an invalid one is said and replaced by
+/// the default, not silently ignored.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    match std::env::var("REGISTRY_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(&v).unwrap_or_else(|e| {
+            eprintln!("registry: REGISTRY_LOG={v:?} is not a log filter ({e}); using warn");
+            EnvFilter::new("warn")
+        }),
+        _ => EnvFilter::new("warn"),
+    }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("REGISTRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -61,13 +87,26 @@ fn main() -> ExitCode {
             Command::Key(a) => key::run(a).await,
             Command::Attach(a) => attach::run(a).await,
             Command::Bench(a) => registry_bench::run(a).await,
+            Command::Completions { shell } => {
+                let mut out = std::io::stdout();
+                clap_complete::generate(shell, &mut Cli::command(), "registry", &mut out);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => {
+                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("registry: {e}");
-            ExitCode::FAILURE
+            if e.is::<opts::TimedOut>() {
+                ExitCode::from(opts::EXIT_TIMEOUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,134 +1,60 @@
 //! `registry query`: Find services, like Inferno's ndb/regquery.
-//!
-//! Also home of [`RegistryOpt`], the `-m ADDR`, `-k KEYFILE` and `-C ALG` options every client
-//! subcommand shares.
 
 use crate::CmdResult;
-use registries::auth::AuthInfo;
-use registries::client::Registry;
-use registries::manager::Connector;
-use registries::net::DEFAULT_REGISTRY;
+use crate::opts::RegistryOpt;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Command-line words as attribute/value pairs; an odd count is refused with Inferno's
-/// diagnostic.
-pub fn arg_pairs(words: &[String]) -> Result<Vec<(&str, &str)>, &'static str> {
-    if !words.len().is_multiple_of(2) {
-        return Err("odd attribute/value pairs");
-    }
-    Ok(words
-        .chunks_exact(2)
-        .map(|p| (p[0].as_str(), p[1].as_str()))
-        .collect())
-}
-
-/// Where the registry is, and how to authenticate to it: the options shared by the client
-/// subcommands.
-#[derive(clap::Args, Clone)]
-pub struct RegistryOpt {
-    /// The registry: an Inferno dial string (tcp!host!port, net!host!registry, unix!/path), or a
-    /// directory where the operating system has mounted one. `$registry` is read from the
-    /// environment variable `registry` (default localhost).
-    #[arg(short = 'm', value_name = "ADDR", default_value = DEFAULT_REGISTRY)]
-    pub addr: String,
-    /// Authenticate to the registry with Inferno's infpk1 using this key file before speaking
-    /// 9P, as Inferno's `mount -k` does. A bare name that is not a file here is looked up in the
-    /// key directory ($HOME/keyring). Without -k, no authentication.
-    #[arg(short = 'k', value_name = "KEYFILE")]
-    pub keyfile: Option<PathBuf>,
-    /// The algorithms to protect the connection with after authenticating, as `mount -C`
-    /// (e.g. sha1, rc4_256, sha1/rc4_256; default none). Needs -k.
-    #[arg(short = 'C', value_name = "ALG", requires = "keyfile")]
-    pub alg: Option<String>,
-}
-
-impl RegistryOpt {
-    /// Connects to (or opens) the registry, authenticating first when `-k` was given.
-    pub async fn open(&self) -> Result<Registry, registries::client::Error> {
-        let Some(keyfile) = &self.keyfile else {
-            // A registry that requires infpk1 answers 9P with auth messages, which the 9P
-            // client can only call a bad message: say what is probably wrong.
-            return Registry::open(&self.addr).await.map_err(|e| match e {
-                registries::client::Error::Mount(m) => registries::client::Error::Mount(format!(
-                    "{m} (a registry that requires authentication needs -k KEYFILE)"
-                )),
-                e => e,
-            });
-        };
-        if Path::new(&self.addr).is_dir() {
-            return Err(registries::client::Error::Auth(format!(
-                "-k needs a dial string; {} is a directory",
-                self.addr
-            )));
-        }
-        let info = read_key(keyfile)?;
-        let alg = self.alg.as_deref().unwrap_or("none");
-        Registry::connect_with_key(&self.addr, &info, alg).await
-    }
-
-    /// Makes connections as [`RegistryOpt::open`] does, again and again, for a
-    /// [`Manager`](registries::manager::Manager) that reconnects (the key file is read anew
-    /// each time).
-    pub fn connector(&self) -> Connector {
-        let opt = self.clone();
-        Connector::from_fn(move || {
-            let opt = opt.clone();
-            async move { opt.open().await }
-        })
-    }
-}
-
-/// Reads a key file named on the command line: the path as given, or else a bare name in the
-/// key directory (Inferno resolves `-k name` under `/usr/<user>/keyring/`).
-pub fn read_key(path: &Path) -> Result<AuthInfo, registries::client::Error> {
-    let in_keydir = registries::auth::default_keydir().join(path);
-    let path = if !path.exists() && path.components().count() == 1 && in_keydir.exists() {
-        in_keydir.as_path()
-    } else {
-        path
-    };
-    AuthInfo::read(path).map_err(|e| {
-        registries::client::Error::Auth(format!("can't read key file {}: {e}", path.display()))
-    })
-}
 
 /// Find services, like Inferno's ndb/regquery.
 ///
 /// Prints the services matching all the attribute/value pairs, one per line in the registry's
 /// text format (`name attr val ...`, quoted as Inferno quotes). A value `*` matches any value of
 /// an attribute the service has. With no pairs, reads queries from standard input, one per line
-/// (prompting with `> ` on a terminal); an empty line lists every service.
+/// (prompting with `> ` on a terminal), as regquery does; an empty line lists every service.
+/// Scripts that want every service say `--all`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
   registry query proto styx              services with proto=styx
   registry query -n auth '*'             names of services that have an auth attribute
-  registry query -m tcp!reghost!6675 proto styx
-  registry query -m tcp!reghost!6675 -k alice.keyfile -C sha1/rc4_256 proto styx
+  registry query --all --json            every service, as one JSON array
+  registry query -m 'tcp!reghost!6675' proto styx
+  registry query -m reghost:6675 -k alice.keyfile -C sha1/rc4_256 proto styx
                                          authenticate as the key's owner first
+  registry query -- key -1               a value that begins with `-`
   echo | registry query                  every service
-  registry query                         (on a terminal) prompt for queries")]
+  registry query                         (on a terminal) prompt for queries
+
+JSON (--json): [{\"name\": \"tcp!h!1\", \"attrs\": [[\"proto\", \"styx\"]]}, ...],
+attributes in the service's order.
+
+Exit status: 0 done, 1 the registry refused or failed, 2 usage, 3 no answer within --timeout.")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
     /// Print only the names of the matching services.
-    #[arg(short = 'n')]
+    #[arg(short = 'n', long = "names-only")]
     names_only: bool,
-    /// Attribute/value pairs to match.
-    #[arg(value_name = "ATTR VAL", allow_hyphen_values = true)]
+    /// Print the matching services as one JSON array.
+    #[arg(long, conflicts_with = "names_only")]
+    json: bool,
+    /// Every service (the same as an empty query), without reading standard input.
+    #[arg(long, conflicts_with = "pairs")]
+    all: bool,
+    /// Attribute/value pairs to match (after `--` when a word begins with `-`).
+    #[arg(value_name = "ATTR VAL")]
     pairs: Vec<String>,
 }
 
 /// Runs `registry query`.
 pub async fn run(args: Args) -> CmdResult {
     let reg = args.reg.open().await?;
-    if !args.pairs.is_empty() {
+    let style = Style::of(&args);
+    if !args.pairs.is_empty() || args.all {
         // As regquery: each argument quoted, joined by blanks; the registry judges the pairs.
         let query = registries::wire::quote_words(args.pairs.iter().map(String::as_str));
-        let text = reg.find_raw(&query).await?;
-        print_reply(&text, args.names_only)?;
+        let text = args.reg.limit("find", reg.find_raw(&query)).await?;
+        print_reply(&text, style)?;
         return Ok(ExitCode::SUCCESS);
     }
     let prompt = std::io::stdin().is_terminal();
@@ -141,8 +67,9 @@ pub async fn run(args: Args) -> CmdResult {
         let Some(line) = read_line().await? else {
             break;
         };
-        match reg.find_raw(&line).await {
-            Ok(text) => print_reply(&text, args.names_only)?,
+        match args.reg.limit("find", reg.find_raw(&line)).await {
+            Ok(text) => print_reply(&text, style)?,
+            Err(e) if e.is::<crate::opts::TimedOut>() => return Err(e),
             Err(e) => {
                 eprintln!("registry: {e}");
                 status = ExitCode::FAILURE;
@@ -169,17 +96,48 @@ async fn read_line() -> std::io::Result<Option<String>> {
     }))
 }
 
-/// Prints a `find` reply: as it is, or only the first word of each line.
-fn print_reply(text: &str, names_only: bool) -> std::io::Result<()> {
+/// How a reply is printed.
+#[derive(Clone, Copy)]
+enum Style {
+    /// As the registry wrote it.
+    Text,
+    /// The first word of each line.
+    Names,
+    /// One JSON array.
+    Json,
+}
+
+impl Style {
+    fn of(args: &Args) -> Style {
+        if args.json {
+            Style::Json
+        } else if args.names_only {
+            Style::Names
+        } else {
+            Style::Text
+        }
+    }
+}
+
+/// Prints a `find` reply in `style`.
+fn print_reply(text: &str, style: Style) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    if names_only {
-        for line in text.lines() {
-            if let Some(name) = registries::wire::unquote(line).first() {
-                writeln!(out, "{name}")?;
+    match style {
+        Style::Text => out.write_all(text.as_bytes())?,
+        Style::Names => {
+            for line in text.lines() {
+                if let Some(name) = registries::wire::unquote(line).first() {
+                    writeln!(out, "{name}")?;
+                }
             }
         }
-    } else {
-        out.write_all(text.as_bytes())?;
+        Style::Json => {
+            let services: Vec<serde_json::Value> = registries::wire::parse_services(text)
+                .iter()
+                .map(|s| crate::json::service(&s.name, s.pairs()))
+                .collect();
+            writeln!(out, "{}", serde_json::Value::Array(services))?;
+        }
     }
     out.flush()
 }

@@ -2,7 +2,7 @@
 //! registry comes back after a restart or a lost connection.
 
 use crate::CmdResult;
-use crate::query::RegistryOpt;
+use crate::opts::RegistryOpt;
 use futures_util::StreamExt;
 use registries::client::{self, Attributes, Registry};
 use registries::manager::{Connector, Manager, ServiceHandle};
@@ -22,13 +22,14 @@ use tokio::sync::mpsc;
 /// If the connection to the registry is lost later (the registry restarted, the network failed),
 /// it says `registry: lost registry: WHY; re-registering`, keeps trying to reconnect with a
 /// growing delay (at most a second apart), registers the service again as soon as the registry
-/// answers, and says `registry: registered NAME again`.
+/// answers, and says `registry: registered NAME again`. A registry whose host has gone without
+/// closing the connection is noticed by TCP keepalive within about a minute.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
-  registry register tcp!myhost!7001 proto styx description 'my files'
-  registry register -m tcp!reghost!6675 --persist tcp!myhost!80 proto http
-  registry register -m tcp!reghost!6675 -k alice.keyfile tcp!myhost!7001 proto styx
+  registry register 'tcp!myhost!7001' proto styx description 'my files'
+  registry register -m 'tcp!reghost!6675' --persist 'tcp!myhost!80' proto http
+  registry register -m 'tcp!reghost!6675' -k alice.keyfile 'tcp!myhost!7001' proto styx
                             stays registered across restarts of the registry")]
 pub struct Args {
     #[command(flatten)]
@@ -38,21 +39,22 @@ pub struct Args {
     persist: bool,
     /// The service's name, usually the dial string that reaches it.
     name: String,
-    /// Attribute/value pairs describing the service.
-    #[arg(value_name = "ATTR VAL", allow_hyphen_values = true)]
+    /// Attribute/value pairs describing the service (after `--` when a word begins with `-`).
+    #[arg(value_name = "ATTR VAL")]
     pairs: Vec<String>,
 }
 
 /// Runs `registry register`.
 pub async fn run(args: Args) -> CmdResult {
-    let attrs = Attributes::new(crate::query::arg_pairs(&args.pairs)?);
+    let attrs = Attributes::new(crate::opts::arg_pairs(&args.pairs)?);
     let mut stop = Stop::install()?;
     // The first registration is made directly, so that a refusal is reported and ends the
     // command, as a one-shot registration would (the manager would quietly retry it).
     let registering = async {
         let reg = args.reg.open().await?;
-        let held = reg.register(&args.name, &attrs, args.persist).await?;
-        Ok::<_, client::Error>((reg, held))
+        let registering = reg.register(&args.name, &attrs, args.persist);
+        let held = args.reg.limit("register", registering).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((reg, held))
     };
     let (reg, registered) = tokio::select! {
         r = registering => r?,

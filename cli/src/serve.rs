@@ -94,7 +94,7 @@ pub async fn run(args: Args) -> CmdResult {
         b = b.static_file(f);
     }
     if let Some(keyfile) = &args.auth {
-        let info = crate::query::read_key(keyfile)?;
+        let info = crate::opts::read_key(keyfile)?;
         let auth = if args.algs.is_empty() {
             ServerAuth::listen_default(info)
         } else {

@@ -3,7 +3,6 @@
 use crate::CmdResult;
 use registries::auth::AuthInfo;
 use registries::client::{self, Registry};
-use registries::net::DEFAULT_REGISTRY;
 use registries::relay::Remote;
 use registries::shim::{Builder, ShimLimits, ShimPorts};
 use std::path::PathBuf;
@@ -22,7 +21,7 @@ pub struct LimitArgs {
     /// query line is complete (decimals allowed; 0: never).
     #[arg(long = "shim-idle-timeout", value_name = "SECONDS",
           default_value_t = ShimLimits::DEFAULT_FIND_IDLE_TIMEOUT.as_secs_f64(),
-          value_parser = seconds)]
+          value_parser = crate::opts::seconds)]
     shim_idle_timeout: f64,
 }
 
@@ -38,13 +37,6 @@ impl LimitArgs {
     }
 }
 
-/// A number of seconds that makes a [`Duration`]: not negative, not too large, a number.
-fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    Duration::try_from_secs_f64(v).map_err(|e| format!("{e}"))?;
-    Ok(v)
-}
-
 /// Serve the TCP shim of Inferno::RegMgr::TCP (ports 6701 new, 6702 find, 6703 event) in front
 /// of a registry reached over 9P, as Inferno's `listen` script does.
 #[derive(clap::Args)]
@@ -56,21 +48,29 @@ Protocol (spec/registry.md §8):
   event (6703)  `READY`, then one `%8.8d` line per change
 
 Examples:
-  registry shim --registry 'tcp!inferno.example!6675'
+  registry shim -m 'tcp!inferno.example!6675'
       serve 127.0.0.1:6701-6703 in front of that registry
-  registry shim --registry 'tcp!127.0.0.1!6675' --listen '*' --ports 7701,7702,7703
+  registry shim -m 'tcp!127.0.0.1!6675' --listen 'tcp!*' --ports 7701,7702,7703
       every address, other ports
-  registry shim --registry 'tcp!reghost!6675' -k shim.keyfile -C sha1/rc4_256
+  registry shim -m reghost:6675 -k shim.keyfile -C sha1/rc4_256
       front a `registry serve --auth` registry; the key's user owns what
       the shim registers
   printf 'proto styx\\n' | nc 127.0.0.1 6702
       find the services with proto=styx")]
 pub struct Args {
-    /// The registry to front, an Inferno dial string (9P2000; auth none unless -k).
-    #[arg(long, short = 'r', value_name = "ADDR", default_value = DEFAULT_REGISTRY)]
-    registry: String,
-    /// Host or address to listen on (`*`: every address).
-    #[arg(long, short = 'l', value_name = "HOST", default_value = "127.0.0.1")]
+    /// The registry to front: an Inferno dial string or host:port (9P2000; auth none unless
+    /// -k). Default: as for the client commands (the environment variable `registry`, else
+    /// localhost, port 6675).
+    #[arg(short = 'm', long = "registry", short_alias = 'r', value_name = "ADDR")]
+    registry: Option<String>,
+    /// Where to listen: `tcp!HOST` (`tcp!*`: every address) or a bare host; the ports are
+    /// --ports.
+    #[arg(
+        long,
+        short = 'l',
+        value_name = "ADDR",
+        default_value = "tcp!127.0.0.1"
+    )]
     listen: String,
     /// Ports NEW,FIND,EVENT (0: let the system choose).
     #[arg(long, short = 'p', value_name = "NEW,FIND,EVENT", default_value_t = ShimPorts::DEFAULT)]
@@ -83,11 +83,11 @@ pub struct Args {
     /// as `mount -k` does (needed for `registry serve --auth`); the registry then makes the
     /// key's user the owner of the shim's registrations. A bare name that is not a file here
     /// is looked up in the key directory ($HOME/keyring). Without -k, no authentication.
-    #[arg(short = 'k', value_name = "KEYFILE")]
+    #[arg(short = 'k', long = "key", value_name = "KEYFILE")]
     keyfile: Option<PathBuf>,
     /// The algorithms to protect each registry connection with after authenticating, as
     /// `mount -C` (e.g. sha1, rc4_256, sha1/rc4_256; default none). Needs -k.
-    #[arg(short = 'C', value_name = "ALG", requires = "keyfile")]
+    #[arg(short = 'C', long = "alg", value_name = "ALG", requires = "keyfile")]
     alg: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
@@ -95,19 +95,24 @@ pub struct Args {
 
 /// Runs `registry shim`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
+    let registry = match &args.registry {
+        Some(a) => crate::opts::resolve_addr(a),
+        None => crate::opts::default_addr(),
+    };
+    let host = listen_host(&args.listen)?;
     let (upstream, owner) = match &args.keyfile {
         // Read once, before listening: a bad key file is a usage error, not a per-connection one.
         Some(keyfile) => {
-            let key = crate::query::read_key(keyfile)?;
+            let key = crate::opts::read_key(keyfile)?;
             let owner = format!(" key {}", key.mypk.owner);
             let alg = args.alg.as_deref().unwrap_or("none");
-            check_key(&args.registry, &key, alg).await?;
-            (Remote::with_key(args.registry.clone(), key, alg), owner)
+            check_key(&registry, &key, alg).await?;
+            (Remote::with_key(registry.clone(), key, alg), owner)
         }
-        None => (Remote::new(args.registry.clone()), String::new()),
+        None => (Remote::new(registry.clone()), String::new()),
     };
     let shim = Builder::new(upstream.user(args.user))
-        .host(&args.listen)
+        .host(host)
         .ports(args.ports)
         .limits(args.limits.limits())
         .start()
@@ -115,11 +120,22 @@ pub async fn run(args: Args) -> CmdResult {
     eprintln!(
         "registry: shim {} registry {}{owner}",
         shim.local_addrs(),
-        args.registry
+        crate::opts::shell_word(&registry)
     );
     tokio::signal::ctrl_c().await?;
     shim.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host of `--listen`: `tcp!HOST` or a bare host (`*`: every address).
+fn listen_host(listen: &str) -> Result<String, String> {
+    match listen.split('!').collect::<Vec<_>>()[..] {
+        [host] | ["tcp", host] if !host.is_empty() => Ok(host.to_string()),
+        _ => Err(format!(
+            "bad listen address {}: use tcp!HOST (the ports are --ports)",
+            crate::opts::shell_word(listen)
+        )),
+    }
 }
 
 /// Tries the key once before serving, so that a key the registry refuses stops the command

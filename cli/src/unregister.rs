@@ -1,7 +1,9 @@
 //! `registry unregister`: Remove a service.
 
 use crate::CmdResult;
-use crate::query::RegistryOpt;
+use crate::opts::RegistryOpt;
+use registries::client::Error;
+use registries::wire::Diagnostic;
 use std::process::ExitCode;
 
 /// Remove a service.
@@ -11,8 +13,10 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
-  registry unregister tcp!myhost!7001
-  registry unregister -m tcp!reghost!6675 tcp!myhost!7001")]
+  registry unregister 'tcp!myhost!7001'
+  registry unregister -m 'tcp!reghost!6675' 'tcp!myhost!7001'
+
+Exit status: 0 removed, 1 refused or failed, 2 usage, 3 no answer within --timeout.")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
@@ -23,6 +27,26 @@ pub struct Args {
 /// Runs `registry unregister`.
 pub async fn run(args: Args) -> CmdResult {
     let reg = args.reg.open().await?;
-    reg.unregister(&args.name).await?;
-    Ok(ExitCode::SUCCESS)
+    match args
+        .reg
+        .limit("unregister", reg.unregister(&args.name))
+        .await
+    {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => match e.downcast_ref::<Error>() {
+            Some(Error::Registry(d)) if is_missing(d) => {
+                Err(format!("no service named {}", args.name).into())
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// Whether the registry said there is no such file.
+fn is_missing(d: &Diagnostic) -> bool {
+    match d {
+        Diagnostic::NotFound => true,
+        Diagnostic::Other(text) => text.starts_with("file does not exist"),
+        _ => false,
+    }
 }

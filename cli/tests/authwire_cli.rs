@@ -332,7 +332,8 @@ async fn serve_demo_lists_its_services() {
     srv.wait_said("Stop with ^C").await;
     let said = srv.said();
     assert!(
-        said.contains(&format!("registry query -m {}", srv.addr)),
+        // Quoted, so that it can be pasted into bash (`!` is history expansion there).
+        said.contains(&format!("registry query -m '{}'", srv.addr)),
         "{said}"
     );
     assert!(said.contains("registry register"), "{said}");

@@ -209,6 +209,9 @@ async fn help_has_examples() {
         let (ok, out, _) = run(&[cmd, "--help"]).await;
         assert!(ok);
         assert!(out.contains("Examples:"), "{cmd} --help:\n{out}");
-        assert!(out.contains("-m <ADDR>"), "{cmd} --help:\n{out}");
+        assert!(
+            out.contains("-m, --registry <ADDR>"),
+            "{cmd} --help:\n{out}"
+        );
     }
 }
