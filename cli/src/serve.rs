@@ -2,7 +2,7 @@
 
 use crate::CmdResult;
 use registries::net::Addr;
-use registries::registry::{DEFAULT_LISTEN, Server, ServerAuth};
+use registries::registry::{DEFAULT_LISTEN, FeedLimits, Server, ServerAuth};
 use registries::styx::server::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,8 +61,38 @@ pub struct Args {
     /// start) less 64 for listeners and files, and at least 1,024.
     #[arg(long = "max-connections", value_name = "N")]
     max_connections: Option<usize>,
+    /// Changes the change feed keeps for watchers that resume from a revision (`registry watch
+    /// --from`, a reconnecting `watch`); older ones are compacted. 0 keeps none.
+    #[arg(long = "history", value_name = "N", default_value_t = FeedLimits::DEFAULT_HISTORY)]
+    history: usize,
+    /// Changes queued for one feed watcher that does not read them; past this it is told it fell
+    /// behind and resynchronises, so a stalled reader costs bounded memory.
+    #[arg(long = "feed-queue", value_name = "N", default_value_t = FeedLimits::DEFAULT_QUEUE)]
+    feed_queue: usize,
+    /// No change feed: every attach name gives Inferno's tree, exactly as Inferno's registry
+    /// does (clients then watch with `event` and `find`).
+    #[arg(long = "no-feed")]
+    no_feed: bool,
     #[command(flatten)]
     shim_limits: crate::shim::LimitArgs,
+}
+
+impl Args {
+    /// An empty registry with these options' limits.
+    fn registry(&self, limits: &Limits) -> Server {
+        let feed = FeedLimits {
+            history: self.history,
+            queue: self.feed_queue.max(1),
+        };
+        let server = Server::new()
+            .with_limits(limits.clone())
+            .with_feed_limits(feed);
+        if self.no_feed {
+            server.without_feed()
+        } else {
+            server
+        }
+    }
 }
 
 /// Descriptors kept for listeners, key and db files, logs: not given to connections.
@@ -90,7 +120,7 @@ pub async fn run(args: Args) -> CmdResult {
     for a in &args.listen {
         b = b.listen_str(a)?;
     }
-    if let Some(f) = args.dbfile {
+    if let Some(f) = args.dbfile.clone() {
         b = b.static_file(f);
     }
     if let Some(keyfile) = &args.auth {
@@ -108,13 +138,13 @@ pub async fn run(args: Args) -> CmdResult {
         b = b.server_auth(auth);
     }
     let demo = args.demo.then(|| {
-        let registry = Server::new().with_limits(limits.clone());
+        let registry = args.registry(&limits);
         let n = crate::demo::load(&registry);
         (registry, n)
     });
     match &demo {
         Some((registry, _)) => b = b.server(registry.clone()),
-        None => b = b.server(Server::new().with_limits(limits)),
+        None => b = b.server(args.registry(&limits)),
     }
     let running = b.start().await?;
     for a in running.local_addrs() {

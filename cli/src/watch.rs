@@ -2,7 +2,8 @@
 
 use crate::CmdResult;
 use crate::opts::RegistryOpt;
-use registries::client::{Change, Monitor, Service};
+use futures_util::StreamExt;
+use registries::client::{Change, ChangeKind, Error, Monitor, Position, Registry, Service};
 use registries::manager::Backoff;
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,41 +12,54 @@ use std::time::Duration;
 /// The first and the longest wait between two attempts to reach a lost registry.
 const RETRY: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 
+/// The exit status when `--from` asks for a revision the registry no longer keeps.
+const EXIT_COMPACTED: u8 = 2;
+
 /// Print services added, changed and removed.
 ///
 /// Watches the services matching the attribute/value pairs (all services without pairs) and
 /// prints one line per difference: `+ ` for a service that appeared (first, the services already
 /// there), `~ ` for one whose attributes changed, `- ` for one that went, each followed by the
-/// service line in registry text format (for `-`, its last known attributes). Changes made in
-/// quick succession are coalesced, as the registry's `event` file does. Runs until interrupted.
+/// service line in registry text format (for `-`, its last known attributes). With a registry of
+/// ours (which has a change feed) each line starts with the change's revision and every change
+/// is reported; with a real Inferno registry changes made in quick succession are coalesced, as
+/// its `event` file does. Runs until interrupted.
 ///
 /// When the connection to the registry is lost, it says so on standard error, tries again with
 /// a growing delay (at most 2 s apart, each attempt within --timeout), and once the registry
-/// answers prints what changed while it was away, then goes on. A dead host is noticed by TCP
-/// keepalive within about a minute.
+/// answers it continues from its last revision (losing nothing), or, when the registry cannot
+/// resume (it restarted, or has no feed), prints what changed while it was away. A dead host is
+/// noticed by TCP keepalive within about a minute.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Output:
-  + tcp!myhost!7001 proto styx       a service appeared
-  ~ tcp!myhost!7001 load 5 proto styx its attributes changed
-  - tcp!myhost!7001 load 5 proto styx it went
+  41 + tcp!myhost!7001 proto styx       a service appeared (41: the revision)
+  42 ~ tcp!myhost!7001 load 5 proto styx its attributes changed
+  43 - tcp!myhost!7001 load 5 proto styx it went
+  (no revision against a registry without a change feed, e.g. a real Inferno one)
 
   With --json, one object a line:
-  {\"change\": \"added\", \"name\": \"tcp!myhost!7001\", \"attrs\": [[\"proto\", \"styx\"]]}
-  (change: added, changed or removed; attributes in the service's order)
+  {\"rev\": 41, \"change\": \"added\", \"name\": \"tcp!myhost!7001\", \"attrs\": [[\"proto\", \"styx\"]]}
+  (change: added, changed or removed; attributes in the service's order; no rev without a feed)
 
 Examples:
   registry watch                     every service
   registry watch proto styx          services with proto=styx
+  registry watch --from 41 --json    every change from revision 41 on, for a script
   registry watch -m 'tcp!reghost!6675' auth '*'
 
-Exit status: 0 interrupted, 1 failure, 2 usage, 3 no answer within --timeout at the start.")]
+Exit status: 0 interrupted, 1 failure, 2 usage or --from older than the registry keeps,
+3 no answer within --timeout at the start.")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
     /// One JSON object a line instead of text.
     #[arg(long)]
     json: bool,
+    /// Start with the changes whose revision is REV or later (no services listed first); needs a
+    /// registry with a change feed.
+    #[arg(long, value_name = "REV")]
+    from: Option<u64>,
     /// Attribute/value pairs the services must match (after `--` when a word begins with `-`).
     #[arg(value_name = "ATTR VAL")]
     pairs: Vec<String>,
@@ -55,28 +69,35 @@ pub struct Args {
 pub async fn run(args: Args) -> CmdResult {
     let filter = crate::opts::arg_pairs(&args.pairs)?;
     let mut stop = crate::register::Stop::install()?;
-    let starting = async {
-        let reg = args.reg.open().await?;
-        args.reg.limit("event", Monitor::new(&reg, &filter)).await
+    let watching = async {
+        match args.from {
+            Some(rev) => watch_from(&args, &filter, rev).await,
+            None => watch(&args, &filter).await,
+        }
     };
-    let mut monitor = tokio::select! {
-        m = starting => m?,
-        r = stop.wait() => { r?; return Ok(ExitCode::SUCCESS); }
-    };
+    tokio::select! {
+        r = watching => r,
+        r = stop.wait() => { r?; Ok(ExitCode::SUCCESS) }
+    }
+}
+
+/// Watches through a [`Monitor`], resuming it after every lost connection.
+async fn watch(args: &Args, filter: &[(&str, &str)]) -> CmdResult {
+    let reg = args.reg.open().await?;
+    let mut monitor = args.reg.limit("event", Monitor::new(&reg, filter)).await?;
     loop {
-        let change = tokio::select! {
-            r = stop.wait() => { r?; return Ok(ExitCode::SUCCESS); }
-            c = monitor.next() => c,
-        };
-        match change {
-            Some(Ok(c)) => print(&c, args.json)?,
+        match monitor.next().await {
+            Some(Ok(c)) => {
+                let (kind, svc) = match c {
+                    Change::Added(s) => (ChangeKind::Added, s),
+                    Change::Changed(s) => (ChangeKind::Changed, s),
+                    Change::Removed(s) => (ChangeKind::Removed, s),
+                };
+                print(monitor.revision(), kind, &svc, args.json)?;
+            }
             Some(Err(e)) => {
                 eprintln!("registry: lost registry: {e}; reconnecting");
-                let known = monitor.services().to_vec();
-                monitor = tokio::select! {
-                    m = reconnect(&args.reg, &filter, known) => m,
-                    r = stop.wait() => { r?; return Ok(ExitCode::SUCCESS); }
-                };
+                monitor = reconnect(&args.reg, filter, monitor.position()).await;
                 eprintln!("registry: watching again");
             }
             None => return Ok(ExitCode::SUCCESS),
@@ -84,14 +105,14 @@ pub async fn run(args: Args) -> CmdResult {
     }
 }
 
-/// Reaches the registry again, as often as it takes, and resumes from `known`.
-async fn reconnect(opt: &RegistryOpt, filter: &[(&str, &str)], known: Vec<Service>) -> Monitor {
+/// Reaches the registry again, as often as it takes, and resumes from `from`.
+async fn reconnect(opt: &RegistryOpt, filter: &[(&str, &str)], from: Position) -> Monitor {
     let mut backoff = Backoff::new(RETRY.0, RETRY.1);
     loop {
         tokio::time::sleep(backoff.next_delay()).await;
         let attempt = async {
             let reg = opt.open().await?;
-            opt.limit("event", Monitor::resume(&reg, filter, known.clone()))
+            opt.limit("event", Monitor::resume(&reg, filter, from.clone()))
                 .await
         };
         match attempt.await {
@@ -101,19 +122,81 @@ async fn reconnect(opt: &RegistryOpt, filter: &[(&str, &str)], known: Vec<Servic
     }
 }
 
-/// Prints one change, as text or as JSON.
-fn print(change: &Change, json: bool) -> std::io::Result<()> {
-    let (sign, kind, svc) = match change {
-        Change::Added(s) => ('+', "added", s),
-        Change::Changed(s) => ('~', "changed", s),
-        Change::Removed(s) => ('-', "removed", s),
-    };
+/// Prints the changes from revision `rev` on, straight from the change feed, resuming from the
+/// last one after a lost connection.
+async fn watch_from(args: &Args, filter: &[(&str, &str)], rev: u64) -> CmdResult {
+    let mut next = rev;
+    let mut reg = args.reg.open().await?;
+    loop {
+        let opened = args
+            .reg
+            .limit("feed", reg.changes(filter, Some(next)))
+            .await;
+        let mut changes = match opened {
+            Ok(c) => c,
+            Err(e) => return refused(e, next),
+        };
+        while let Some(ev) = changes.next().await {
+            match ev {
+                Ok(ev) => {
+                    print(Some(ev.revision), ev.kind, &ev.service, args.json)?;
+                    next = ev.revision + 1;
+                }
+                Err(e) => {
+                    eprintln!("registry: lost registry: {e}; reconnecting");
+                    break;
+                }
+            }
+        }
+        reg = reopen(&args.reg).await;
+        eprintln!("registry: watching again from revision {next}");
+    }
+}
+
+/// What to say when the feed cannot start at `rev`: too old (exit 2), no feed, or other.
+fn refused(e: Box<dyn std::error::Error + Send + Sync>, rev: u64) -> CmdResult {
+    match e.downcast_ref::<Error>() {
+        Some(Error::Compacted { oldest }) => {
+            eprintln!(
+                "registry: revision {rev} is no longer kept: the oldest revision kept is {oldest}"
+            );
+            Ok(ExitCode::from(EXIT_COMPACTED))
+        }
+        Some(Error::NoFeed(_)) => Err(
+            "this registry has no change feed (a real Inferno registry?): --from needs one".into(),
+        ),
+        _ => Err(e),
+    }
+}
+
+/// A new connection to the registry, as often as it takes.
+async fn reopen(opt: &RegistryOpt) -> Registry {
+    let mut backoff = Backoff::new(RETRY.0, RETRY.1);
+    loop {
+        tokio::time::sleep(backoff.next_delay()).await;
+        match opt.open().await {
+            Ok(reg) => return reg,
+            Err(e) => tracing::debug!("watch: reconnecting: {e}"),
+        }
+    }
+}
+
+/// Prints one change, as text or as JSON; `rev` when the registry numbers its changes.
+fn print(rev: Option<u64>, kind: ChangeKind, svc: &Service, json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        let v = crate::json::change(None, kind, &svc.addr, svc.attrs.iter());
+        let v = crate::json::change(rev, kind.word(), &svc.addr, svc.attrs.iter());
         writeln!(out, "{v}")?;
     } else {
-        writeln!(out, "{sign} {svc}")?;
+        let sign = match kind {
+            ChangeKind::Added => '+',
+            ChangeKind::Changed => '~',
+            ChangeKind::Removed => '-',
+        };
+        match rev {
+            Some(rev) => writeln!(out, "{rev} {sign} {svc}")?,
+            None => writeln!(out, "{sign} {svc}")?,
+        }
     }
     out.flush()
 }

@@ -42,11 +42,16 @@ fn watch(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
     (child, out)
 }
 
+/// The next line `registry watch` prints, without the revision it starts with (our registry
+/// has a change feed, so every line has one).
 async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
-    within(lines.next_line())
+    let line = within(lines.next_line())
         .await
         .unwrap()
-        .expect("output ended")
+        .expect("output ended");
+    let (rev, rest) = line.split_once(' ').expect("a revision first");
+    assert!(rev.parse::<u64>().is_ok(), "no revision in {line:?}");
+    rest.to_string()
 }
 
 fn signal(child: &Child, sig: &str) {

@@ -192,7 +192,9 @@ async fn json_output_parses_back() {
     );
 
     let (mut watcher, mut lines) = watch(&["watch", "-m", &addr, "--json", "proto", "styx"]);
-    let first: serde_json::Value = serde_json::from_str(&next(&mut lines).await).unwrap();
+    let mut first: serde_json::Value = serde_json::from_str(&next(&mut lines).await).unwrap();
+    let rev = first["rev"].as_u64().expect("a revision");
+    first.as_object_mut().unwrap().remove("rev");
     assert_eq!(
         first,
         serde_json::json!({"change": "added", "name": "tcp!a!1", "attrs": [["proto", "styx"]]})
@@ -206,6 +208,7 @@ async fn json_output_parses_back() {
         .await
         .unwrap();
     let second: serde_json::Value = serde_json::from_str(&next(&mut lines).await).unwrap();
+    assert!(second["rev"].as_u64().unwrap() > rev);
     assert_eq!(second["change"], "added");
     assert_eq!(second["name"], "tcp!b!2");
     // In the service's order: the registry puts each new attribute first, as Inferno's does.
@@ -236,6 +239,13 @@ async fn next(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
         .expect("watch's output ended")
 }
 
+/// A watch line without the revision it starts with.
+fn without_rev(line: &str) -> String {
+    let (rev, rest) = line.split_once(' ').expect("a revision first");
+    assert!(rev.parse::<u64>().is_ok(), "no revision in {line:?}");
+    rest.to_string()
+}
+
 #[tokio::test]
 async fn watch_reports_what_changed_while_the_registry_was_away() {
     let (mut server, port) = serve("tcp!127.0.0.1!0").await.expect("server started");
@@ -252,7 +262,7 @@ async fn watch_reports_what_changed_while_the_registry_was_away() {
         .await
         .unwrap();
     let (mut watcher, mut lines) = watch(&["watch", "-m", &m, "k", "v"]);
-    assert_eq!(next(&mut lines).await, "+ tcp!old!1 k v");
+    assert_eq!(without_rev(&next(&mut lines).await), "+ tcp!old!1 k v");
 
     server.kill().await.unwrap();
     let (_server, _) = common::within_for(Duration::from_secs(60), async {
@@ -273,7 +283,12 @@ async fn watch_reports_what_changed_while_the_registry_was_away() {
         )
         .await
         .unwrap();
-    let mut got = vec![next(&mut lines).await, next(&mut lines).await];
+    // The registry restarted, so the revision cannot be resumed: the watcher reports the
+    // difference between what it saw and the registry now.
+    let mut got = vec![
+        without_rev(&next(&mut lines).await),
+        without_rev(&next(&mut lines).await),
+    ];
     got.sort();
     assert_eq!(got, ["+ tcp!new!2 k v", "- tcp!old!1 k v"]);
     watcher.kill().await.unwrap();
@@ -380,6 +395,133 @@ async fn an_invalid_log_filter_is_reported() {
     .unwrap();
     assert!(
         text(&out.stderr).contains("REGISTRY_LOG"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A TCP relay to `target` whose connections can all be cut at once, the listener staying.
+struct Cuttable {
+    port: u16,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Cuttable {
+    async fn start(target: u16) -> Cuttable {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (cut, rx) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = l.accept().await {
+                let mut rx = rx.clone();
+                // Only a cut from now on ends this connection.
+                rx.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.changed() => {}
+                    }
+                });
+            }
+        });
+        Cuttable { port, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test]
+async fn watch_resumes_from_its_revision_after_a_lost_connection() {
+    let server = common::registry::start().await;
+    let addr = server.local_addrs()[0].to_string();
+    let port: u16 = addr.rsplit('!').next().unwrap().parse().unwrap();
+    let relay = Cuttable::start(port).await;
+    let m = format!("127.0.0.1:{}", relay.port);
+    let (mut watcher, mut lines) = watch(&["watch", "-m", &m, "k", "v"]);
+    let reg = registries::Registry::open(&addr).await.unwrap();
+    let a = reg
+        .register("tcp!a!1", &registries::Attributes::new([("k", "v")]), false)
+        .await
+        .unwrap();
+    let first = next(&mut lines).await;
+    assert_eq!(without_rev(&first), "+ tcp!a!1 k v");
+    let rev: u64 = first.split(' ').next().unwrap().parse().unwrap();
+
+    // The watcher's connection goes; the registry does not. What happens meanwhile, including a
+    // service that comes and goes, is delivered once it is back, each change once, in order.
+    relay.cut();
+    let b = reg
+        .register("tcp!b!1", &registries::Attributes::new([("k", "v")]), false)
+        .await
+        .unwrap();
+    b.close().await.unwrap();
+    a.close().await.unwrap();
+    let got = [
+        next(&mut lines).await,
+        next(&mut lines).await,
+        next(&mut lines).await,
+    ];
+    assert_eq!(
+        got,
+        [
+            format!("{} + tcp!b!1 k v", rev + 1),
+            format!("{} - tcp!b!1 k v", rev + 2),
+            format!("{} - tcp!a!1 k v", rev + 3),
+        ]
+    );
+    watcher.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn watch_from_a_revision_and_its_refusals() {
+    let (_server, reg, held, addr) = with_one_service().await;
+    let out = run(&["query", "-m", &addr, "proto", "styx"]).await;
+    assert!(out.status.success());
+    drop(held);
+    let mut changes = reg.changes(&[("proto", "styx")], None).await.unwrap();
+    let again = reg
+        .register(
+            "tcp!a!1",
+            &registries::Attributes::new([("proto", "styx")]),
+            false,
+        )
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    let ev = within(changes.next()).await.unwrap().unwrap();
+    // From the revision before: the removal (of the first registration) and the new one.
+    let from = (ev.revision - 1).to_string();
+    let (mut watcher, mut lines) = watch(&["watch", "-m", &addr, "--from", &from, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&next(&mut lines).await).unwrap();
+    assert_eq!(v["change"], "removed");
+    assert_eq!(v["rev"].as_u64(), Some(ev.revision - 1));
+    let v: serde_json::Value = serde_json::from_str(&next(&mut lines).await).unwrap();
+    assert_eq!(v["change"], "added");
+    assert_eq!(v["rev"].as_u64(), Some(ev.revision));
+    watcher.kill().await.unwrap();
+    drop(again);
+
+    let out = run(&["watch", "-m", &addr, "--from", "5"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the oldest revision kept is"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let plain = common::registry::start_server(registries::Server::new().without_feed()).await;
+    let paddr = plain.local_addrs()[0].to_string();
+    let out = run(&["watch", "-m", &paddr, "--from", "5"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no change feed"),
         "{}",
         text(&out.stderr)
     );

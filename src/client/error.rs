@@ -44,6 +44,16 @@ pub enum Error {
     /// `not implemented yet`. The registry's own text follows.
     #[error("registry does not support events: {0}")]
     NoEvents(String),
+    /// The registry has no change feed (a real Inferno registry, a host directory, the shim).
+    #[error("registry has no change feed: {0}")]
+    NoFeed(String),
+    /// The revision asked for is no longer kept, or the reader fell too far behind: resume
+    /// from a snapshot (spec/feed.md).
+    #[error("compacted: oldest revision kept is {oldest}")]
+    Compacted {
+        /// The oldest revision the registry still keeps.
+        oldest: u64,
+    },
     /// The `event` file gave something other than a `%8.8d` change count.
     #[error("bad event report: {0:?}")]
     BadEvent(String),
@@ -62,6 +72,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// The error for a registry's diagnostic text, typed when it is one of Inferno's.
     pub(crate) fn from_remote(text: &str) -> Error {
-        Error::Registry(Diagnostic::from_text(text))
+        match crate::wire::parse_compacted(text) {
+            Some(oldest) => Error::Compacted { oldest },
+            None => Error::Registry(Diagnostic::from_text(text)),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! `Monitor`: the services matching a filter, as a sequence of additions, changes and removals.
 
-use super::error::Result;
+use super::error::{Error, Result};
 use super::events::Events;
+use super::feed::{ChangeEvent, ChangeKind, FeedReader, Item, Revision};
 use super::registry::Registry;
 use super::service::Service;
+use crate::wire::FeedStart;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -20,19 +22,43 @@ pub enum Change {
 
 /// Watches the services that match a filter.
 ///
-/// It opens `event` first, then runs `find`, and re-runs `find` after each event, reporting the
-/// difference, so no change between the first look and the first event is missed. The services
-/// present at the start are reported as [`Change::Added`]. Changes that happen between two looks
-/// are coalesced: a service added and removed in between is not seen at all.
+/// With a registry of ours it reads the change feed (spec/feed.md): the registry filters, sends
+/// each change with its revision, and a monitor that resumes ([`Monitor::resume`]) continues from
+/// its last revision. The services present at the start are reported as [`Change::Added`], then
+/// every change. A registry without the feed (a real Inferno one) is watched as registries(2)
+/// programs watch it: it opens `event` first, then runs `find`, and re-runs `find` after each
+/// event, reporting the difference, so no change between the first look and the first event is
+/// missed; changes that happen between two looks are coalesced there (a service added and
+/// removed in between is not seen at all). Either way the changes come out as a set would have
+/// them: an update that only reorders a service's pairs is no change.
 pub struct Monitor {
     reg: Registry,
     filter: Vec<(String, String)>,
-    events: Events,
-    /// The matching services as last seen, in `find` order.
+    source: Source,
+    /// The matching services as last seen, in the order they were first seen.
     known: Vec<Service>,
     pending: VecDeque<Change>,
-    /// An event came and `find` has not been re-run since.
-    stale: bool,
+    /// The revision of the latest change taken from the feed.
+    revision: Option<Revision>,
+}
+
+/// Where the changes come from.
+enum Source {
+    /// The change feed.
+    Feed(FeedReader),
+    /// `event`, and `find` after each event; `stale` when an event came and `find` has not been
+    /// re-run since.
+    Events { events: Events, stale: bool },
+}
+
+/// Where a monitor stood: the services it had reported and the revision of its latest change
+/// (with the change feed). [`Monitor::resume`] continues from here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The matching services, as last reported.
+    pub services: Vec<Service>,
+    /// The revision of the latest change reported, when the registry has a change feed.
+    pub revision: Option<Revision>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -40,6 +66,7 @@ impl std::fmt::Debug for Monitor {
         f.debug_struct("Monitor")
             .field("filter", &self.filter)
             .field("known", &self.known)
+            .field("revision", &self.revision)
             .finish_non_exhaustive()
     }
 }
@@ -50,38 +77,80 @@ impl Monitor {
         reg: &Registry,
         filter: &[(A, V)],
     ) -> Result<Monitor> {
-        Monitor::resume(reg, filter, Vec::new()).await
+        Monitor::resume(reg, filter, Position::default()).await
     }
 
-    /// Starts watching as [`Monitor::new`] does, from `known`: the services the caller saw
-    /// last (for example [`Monitor::services`] of a monitor whose connection was lost). The
-    /// first changes are the differences from `known`, not every service again, so a watcher
-    /// that reconnects reports what changed while it was away.
+    /// Starts watching as [`Monitor::new`] does, from `from`: where a monitor whose connection
+    /// was lost stood ([`Monitor::position`]). With the change feed it continues from the
+    /// revision after `from.revision` and loses nothing; when that revision is no longer kept
+    /// (or the registry restarted), or without the feed, the first changes are the differences
+    /// between `from.services` and the registry now. Either way it does not report every
+    /// service again.
     pub async fn resume<A: AsRef<str>, V: AsRef<str>>(
         reg: &Registry,
         filter: &[(A, V)],
-        known: Vec<Service>,
+        from: Position,
     ) -> Result<Monitor> {
         let filter: Vec<(String, String)> = filter
             .iter()
             .map(|(a, v)| (a.as_ref().to_string(), v.as_ref().to_string()))
             .collect();
-        let events = reg.events().await?;
-        let mut m = Monitor {
+        let mut known = from.services;
+        let monitor = |source, known, pending, revision| Monitor {
             reg: reg.clone(),
-            filter,
-            events,
+            filter: filter.clone(),
+            source,
             known,
-            pending: VecDeque::new(),
-            stale: false,
+            pending,
+            revision,
         };
-        m.refresh().await?;
-        Ok(m)
+        if let Some(rev) = from.revision {
+            match FeedReader::open(reg, &filter, FeedStart::From(rev + 1)).await {
+                Ok(reader) => {
+                    let source = Source::Feed(reader);
+                    return Ok(monitor(source, known, VecDeque::new(), Some(rev)));
+                }
+                // Gone, ahead of a restarted registry, or no feed there now: start afresh.
+                Err(Error::Compacted { .. } | Error::Registry(_) | Error::NoFeed(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match snapshot(reg, &filter).await {
+            Ok((reader, now, rev)) => {
+                let pending = diff(&known, &now).into();
+                known = now;
+                Ok(monitor(Source::Feed(reader), known, pending, Some(rev)))
+            }
+            Err(Error::NoFeed(_)) => {
+                let events = reg.events().await?;
+                let source = Source::Events {
+                    events,
+                    stale: false,
+                };
+                let mut m = monitor(source, known, VecDeque::new(), None);
+                m.refresh().await?;
+                Ok(m)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The matching services as last seen.
     pub fn services(&self) -> &[Service] {
         &self.known
+    }
+
+    /// The revision of the latest change returned, when the registry has a change feed.
+    pub fn revision(&self) -> Option<Revision> {
+        self.revision
+    }
+
+    /// Where the monitor stands, for [`Monitor::resume`].
+    pub fn position(&self) -> Position {
+        Position {
+            services: self.known.clone(),
+            revision: self.revision,
+        }
     }
 
     /// The next change: waits for the registry to change as often as it takes. `None` when the
@@ -92,17 +161,34 @@ impl Monitor {
             if let Some(c) = self.pending.pop_front() {
                 return Some(Ok(c));
             }
-            if self.stale {
-                if let Err(e) = self.refresh().await {
-                    return Some(Err(e));
+            match &mut self.source {
+                Source::Feed(reader) => match reader.next().await {
+                    Ok(Item::Change(ev)) => self.apply(ev),
+                    Ok(Item::Synced(rev)) => self.revision = Some(rev),
+                    // Fell behind: start again from a snapshot, reporting the difference.
+                    Err(Error::Compacted { .. }) => {
+                        if let Err(e) = self.resync().await {
+                            return Some(Err(e));
+                        }
+                    }
+                    Err(e) => return Some(Err(e)),
+                },
+                Source::Events { events, stale } => {
+                    if *stale {
+                        if let Err(e) = self.refresh().await {
+                            return Some(Err(e));
+                        }
+                        if let Source::Events { stale, .. } = &mut self.source {
+                            *stale = false;
+                        }
+                        continue;
+                    }
+                    match events.next().await? {
+                        // Marked before the look, so a call dropped during it looks again.
+                        Ok(_) => *stale = true,
+                        Err(e) => return Some(Err(e)),
+                    }
                 }
-                self.stale = false;
-                continue;
-            }
-            match self.events.next().await? {
-                // Marked before the look, so a call dropped during it looks again next time.
-                Ok(_) => self.stale = true,
-                Err(e) => return Some(Err(e)),
             }
         }
     }
@@ -112,12 +198,69 @@ impl Monitor {
         futures_util::stream::unfold(self, |mut m| async move { m.next().await.map(|c| (c, m)) })
     }
 
+    /// Takes one change from the feed into what is known, queueing what it changes.
+    fn apply(&mut self, ev: ChangeEvent) {
+        self.revision = Some(ev.revision);
+        let name = ev.service.addr.as_str();
+        let at = self.known.iter().position(|s| s.addr == name);
+        match (ev.kind, at) {
+            (ChangeKind::Removed, Some(i)) => {
+                self.known.remove(i);
+                self.pending.push_back(Change::Removed(ev.service));
+            }
+            (ChangeKind::Removed, None) => {}
+            (_, Some(i)) => {
+                if !self.known[i].attrs.same_pairs(&ev.service.attrs) {
+                    self.known[i] = ev.service.clone();
+                    self.pending.push_back(Change::Changed(ev.service));
+                }
+            }
+            (_, None) => {
+                self.known.push(ev.service.clone());
+                self.pending.push_back(Change::Added(ev.service));
+            }
+        }
+    }
+
+    /// Starts the feed again from a snapshot, queueing the differences from what was known.
+    async fn resync(&mut self) -> Result<()> {
+        let (reader, now, rev) = snapshot(&self.reg, &self.filter).await?;
+        self.pending.extend(diff(&self.known, &now));
+        self.known = now;
+        self.revision = Some(rev);
+        self.source = Source::Feed(reader);
+        Ok(())
+    }
+
     /// Runs `find` again and queues the differences from the last look.
     async fn refresh(&mut self) -> Result<()> {
         let now = self.reg.find(&self.filter).await?;
         self.pending.extend(diff(&self.known, &now));
         self.known = now;
         Ok(())
+    }
+}
+
+/// Opens the feed with a snapshot of the services matching `filter` and reads it to its `synced`
+/// record: the reader, the services, the snapshot's revision.
+async fn snapshot(
+    reg: &Registry,
+    filter: &[(String, String)],
+) -> Result<(FeedReader, Vec<Service>, Revision)> {
+    let mut reader = FeedReader::open(reg, filter, FeedStart::Snapshot).await?;
+    let mut now = Vec::new();
+    loop {
+        match reader.next().await {
+            Ok(Item::Change(ev)) => now.push(ev.service),
+            Ok(Item::Synced(rev)) => return Ok((reader, now, rev)),
+            // A `watch` file that does not speak the feed (an end of file, or records that do
+            // not parse) is no feed.
+            Err(Error::Protocol(e)) => return Err(Error::NoFeed(e)),
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(Error::NoFeed("the watch file ended".into()));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use super::attributes::Attributes;
 use super::conn::Conn;
 use super::error::{Error, Result};
 use super::events::Events;
+use super::feed::{Changes, FeedReader, Revision};
 use super::host::HostDir;
 use super::monitor::Monitor;
 use super::namespace;
@@ -11,6 +12,7 @@ use super::registered::Registered;
 use super::service::Service;
 use super::styx_backend::StyxSession;
 use super::transport::Backend;
+use crate::wire::FeedStart;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -211,6 +213,25 @@ impl Registry {
     /// once, or as the first item) with [`Error::NoEvents`] on a registry without `event`.
     pub async fn events(&self) -> Result<Events> {
         Ok(Events::new(self.backend.events().await?))
+    }
+
+    /// The changes of the services matching `query` (`find`'s rules), each with its revision,
+    /// from the change feed (spec/feed.md): from now on (`from` = `None`), or from revision
+    /// `from` on, so that a watcher that lost its connection resumes without losing or
+    /// repeating a change. [`Error::NoFeed`] from a registry without a feed (a real Inferno
+    /// one); [`Error::Compacted`] when `from` is older than anything the registry keeps.
+    pub async fn changes<A: AsRef<str>, V: AsRef<str>>(
+        &self,
+        query: &[(A, V)],
+        from: Option<Revision>,
+    ) -> Result<Changes> {
+        let start = from.map_or(FeedStart::Now, FeedStart::From);
+        Ok(Changes::new(FeedReader::open(self, query, start).await?))
+    }
+
+    /// The transport, for the client's other modules.
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// A [`Monitor`] of the services matching `filter`.

@@ -43,6 +43,8 @@ pub struct StyxSession {
     /// The `index` fid; locked so that two re-reads from offset 0 do not interleave.
     index: Mutex<Fid>,
     root: Arc<Fid>,
+    /// The user attached as, for the feed's own attach.
+    user: Arc<str>,
 }
 
 /// Walks one name from `root` to a fresh fid and opens it with `mode`.
@@ -116,22 +118,45 @@ impl StyxSession {
         let mount_err = |e: styx::Error| Error::Mount(e.to_string());
         let client = Client::connect(conn).await.map_err(mount_err)?;
         let root = client.attach(user, "").await.map_err(mount_err)?;
-        StyxSession::on_root(Arc::new(root)).await
+        StyxSession::on_root(Arc::new(root), Arc::from(user)).await
     }
 
-    async fn on_root(root: Arc<Fid>) -> Result<StyxSession> {
+    async fn on_root(root: Arc<Fid>, user: Arc<str>) -> Result<StyxSession> {
         let index = open(&root, "index", OREAD).await.map_err(styx_err)?;
         Ok(StyxSession {
             finds: std::sync::Mutex::new(Vec::new()),
             index: Mutex::new(index),
             root,
+            user,
         })
     }
 
     /// A session on the same connection and root with a fresh `index` fid (`Registry.new` of a
     /// mounted connection).
     pub async fn reopen(&self) -> Result<StyxSession> {
-        StyxSession::on_root(Arc::clone(&self.root)).await
+        StyxSession::on_root(Arc::clone(&self.root), self.user.clone()).await
+    }
+
+    /// Starts a change-feed watcher with `request` (spec/feed.md): attaches to the feed's tree
+    /// on the same connection, opens `watch` and writes the request. A registry without the
+    /// feed (Inferno's gives its own tree for every attach name) has no `watch`:
+    /// [`Error::NoFeed`].
+    pub async fn feed(&self, request: &str) -> Result<FeedFile> {
+        let client = self.root.client();
+        let root = client
+            .attach(&self.user, crate::wire::FEED_ANAME)
+            .await
+            .map_err(|e| Error::NoFeed(e.to_string()))?;
+        let watch = match open(&root, "watch", ORDWR).await {
+            Ok(f) => f,
+            // Whatever the registry says to a walk to `watch`, it has no feed.
+            Err(e @ (styx::Error::NotFound(_) | styx::Error::Remote(_))) => {
+                return Err(Error::NoFeed(e.to_string()));
+            }
+            Err(e) => return Err(styx_err(e)),
+        };
+        write_once(&watch, 0, request.as_bytes()).await?;
+        Ok(FeedFile { watch, _root: root })
     }
 
     /// Re-reads `index` from offset 0.
@@ -190,6 +215,20 @@ impl StyxSession {
                 e => e,
             })?;
         Ok(StyxFile { fid, offset: 0 })
+    }
+}
+
+/// An open `watch` fid of the feed and the feed root it hangs from (clunked after it).
+pub struct FeedFile {
+    watch: Fid,
+    _root: Fid,
+}
+
+impl FeedFile {
+    /// The next record text: one or more whole or partial record lines.
+    pub async fn read(&self, count: u32) -> Result<Vec<u8>> {
+        let data = self.watch.read(0, count).await.map_err(styx_err)?;
+        Ok(data.to_vec())
     }
 }
 

@@ -23,7 +23,7 @@
 use super::error::{Error, Result};
 use super::host::{HostDir, HostFile};
 use super::shim_backend::{ShimClient, ShimEvents, ShimReg};
-use super::styx_backend::{StyxFile, StyxSession};
+use super::styx_backend::{FeedFile, StyxFile, StyxSession};
 use crate::wire::parse_event;
 use std::sync::Arc;
 
@@ -74,6 +74,16 @@ impl Backend {
             Backend::Styx(s) => s.unregister(name).await,
             Backend::Host(h) => h.unregister(name).await,
             Backend::Shim(c) => c.unregister(name).await,
+        }
+    }
+
+    /// Starts a change-feed watcher with `request` (spec/feed.md); only 9P registries of ours
+    /// have one.
+    pub async fn feed(&self, request: &str) -> Result<FeedFile> {
+        match self {
+            Backend::Styx(s) => s.feed(request).await,
+            Backend::Host(_) => Err(Error::NoFeed("a host directory".into())),
+            Backend::Shim(_) => Err(Error::NoFeed("the TCP shim".into())),
         }
     }
 

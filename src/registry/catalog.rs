@@ -5,6 +5,7 @@
 //! operations. Every behaviour follows Inferno's `appl/cmd/ndb/registry.b` (spec/registry.md §3–§5),
 //! including its quirks, which are noted where they occur.
 
+use super::feed::{Feed, FeedLimits, Snap, Watcher};
 use super::index::{AttrIndex, EntryId};
 use crate::wire::{self, Diagnostic};
 use std::collections::HashMap;
@@ -46,6 +47,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The service as the change feed describes it; `None` while it is anonymous.
+    fn snap(&self) -> Option<Arc<Snap>> {
+        let name = self.name.clone()?;
+        Some(Arc::new(Snap {
+            name,
+            attrs: self.attrs.clone(),
+        }))
+    }
+
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
     /// non-zero Limbo `int`.
     pub fn persists(&self) -> bool {
@@ -91,6 +101,7 @@ pub struct Catalog {
     rootvers: u32,
     start: u32,
     changes: watch::Sender<u32>,
+    feed: Feed,
 }
 
 impl Catalog {
@@ -105,7 +116,35 @@ impl Catalog {
             rootvers: 0,
             start,
             changes: watch::Sender::new(0),
+            feed: Feed::new(Feed::base_now(), FeedLimits::default()),
         }
+    }
+
+    /// Sets the change feed's limits.
+    pub fn set_feed_limits(&mut self, limits: FeedLimits) {
+        self.feed.set_limits(limits);
+    }
+
+    /// Starts a feed watcher (spec/feed.md): its number, the watcher and what it reads first.
+    pub fn watch(
+        &mut self,
+        req: &wire::FeedRequest,
+    ) -> Result<(u64, Arc<Watcher>, String), String> {
+        let matching = match req.start {
+            wire::FeedStart::Snapshot => self
+                .find(&req.query)
+                .0
+                .into_iter()
+                .filter_map(Entry::snap)
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.feed.subscribe(req, matching)
+    }
+
+    /// Stops feed watcher `id`.
+    pub fn unwatch(&mut self, id: u64) {
+        self.feed.unsubscribe(id);
     }
 
     /// The change counter (`rootvers`): the root's `qid.vers` and what `event` reports.
@@ -237,6 +276,7 @@ impl Catalog {
         if toks.is_empty() {
             return Err(Diagnostic::BadSyntax);
         }
+        let before = svc.snap();
         if svc.name.is_none() {
             let name = toks.remove(0);
             check_name(&name, &self.names)?;
@@ -249,13 +289,25 @@ impl Catalog {
             self.names.insert(name.clone(), id);
             svc.name = Some(name);
         }
-        let pairs = wire::pairs(toks)?;
+        let pairs = match wire::pairs(toks) {
+            Ok(p) => p,
+            Err(e) => {
+                // Named now, so listed, though the counter does not move: the feed says so.
+                if before.is_none() {
+                    let after = svc.snap();
+                    self.feed.publish(None, after);
+                }
+                return Err(e);
+            }
+        };
         svc.mtime = now;
         svc.vers = svc.vers.wrapping_add(1);
         for (a, v) in pairs {
             self.set_attr(id, a, v);
         }
         self.bump();
+        let after = self.entries.get(&id).and_then(Entry::snap);
+        self.feed.publish(before, after);
         Ok(())
     }
 
@@ -281,6 +333,7 @@ impl Catalog {
                 svc.owner
             );
             self.names.remove(&**name);
+            self.feed.publish(svc.snap(), None);
         }
         for (a, v) in &svc.attrs {
             self.index.remove(id, a, v);
@@ -378,8 +431,13 @@ impl Catalog {
 
 /// Inferno's Filter.match: every query pair is present, with an equal value or `*`.
 fn matches(svc: &Entry, query: &[(String, String)]) -> bool {
+    matches_attrs(&svc.attrs, query)
+}
+
+/// [`matches()`] on a list of pairs: for the change feed's descriptions too.
+pub(super) fn matches_attrs(attrs: &[(Arc<str>, Arc<str>)], query: &[(String, String)]) -> bool {
     query.iter().all(|(qa, qv)| {
-        svc.attrs
+        attrs
             .iter()
             .any(|(a, v)| **a == **qa && (qv == "*" || **v == **qv))
     })

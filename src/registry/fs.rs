@@ -6,12 +6,13 @@
 //! library it is built on.
 
 use super::catalog::{Catalog, FidRef};
+use super::feed::Watcher;
 use super::node::{Node, mode_ok, openok};
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::wire::{self, Diagnostic};
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -20,11 +21,30 @@ pub const EGREG: &str = "buggy program!";
 /// A second read on an `event` fid while one is held.
 pub const ECONCURRENT: &str = "concurrent read for event fid";
 
+pub use crate::wire::FEED_ANAME;
+
+/// A read of the feed's `watch` file before a request was written to it.
+pub const ENOREQUEST: &str = "no feed request written";
+/// A second request written to one `watch` fid.
+pub const ESTARTED: &str = "feed already started on this fid";
+
 /// The registry file system: one per registry, shared by all its connections.
 #[derive(Debug)]
 pub struct RegistryFs {
     catalog: Mutex<Catalog>,
     next_fid: AtomicU64,
+    /// Whether attach name [`FEED_ANAME`] gives the feed's tree (else Inferno's, as Inferno's
+    /// registry gives it for every attach name).
+    feed: AtomicBool,
+}
+
+/// What an open `watch` fid of the feed holds once its request is written.
+#[derive(Debug)]
+struct WatchFid {
+    id: u64,
+    watcher: Arc<Watcher>,
+    /// Record text taken from the watcher and not read yet.
+    pending: Bytes,
 }
 
 /// What an open `event` fid remembers.
@@ -51,6 +71,7 @@ struct FidInner {
     /// Directory read cursor (byte offset, entry index), as styxservers keeps it.
     dir: (u64, usize),
     event: Option<EventFid>,
+    watch: Option<WatchFid>,
 }
 
 /// The registry's state for one fid.
@@ -87,6 +108,12 @@ fn slice(data: &Bytes, offset: u64, count: u32) -> Bytes {
     data.slice(offset as usize..end as usize)
 }
 
+/// Takes up to `count` bytes from the front of `pending`.
+fn take(pending: &mut Bytes, count: u32) -> Bytes {
+    let n = pending.len().min(count as usize);
+    pending.split_to(n)
+}
+
 /// Clears the pending flag of an event fid when its read ends, answered or flushed.
 struct PendingGuard<'a>(&'a RegFid);
 
@@ -104,7 +131,14 @@ impl RegistryFs {
         RegistryFs {
             catalog: Mutex::new(catalog),
             next_fid: AtomicU64::new(1),
+            feed: AtomicBool::new(true),
         }
+    }
+
+    /// Whether attach name [`FEED_ANAME`] gives the change feed (true) or, as in Inferno's
+    /// registry, the same tree as every other attach name (false).
+    pub fn set_feed(&self, on: bool) {
+        self.feed.store(on, Ordering::Relaxed);
     }
 
     /// The catalog, locked. Keep the guard short: every request waits for it.
@@ -128,6 +162,7 @@ impl RegistryFs {
                 filter: Vec::new(),
                 dir: (0, 0),
                 event: None,
+                watch: None,
             }),
         }
     }
@@ -137,11 +172,15 @@ impl RegistryFs {
         let st = self.catalog();
         // styxservers' walk1: the fid must still exist and be a directory.
         node.stat(&st).ok_or(FsError::from(errors::ENOTFOUND))?;
-        if node != Node::Root {
+        if !node.is_dir() {
             return Err(errors::ENOTDIR.into());
         }
         let to = match name {
-            ".." => Node::Root,
+            ".." => node,
+            _ if node == Node::FeedRoot => match name {
+                "watch" => Node::FeedWatch,
+                _ => return Err(errors::ENOTFOUND.into()),
+            },
             "new" => Node::New,
             "index" => Node::Index,
             "event" => Node::Event,
@@ -164,14 +203,14 @@ impl RegistryFs {
             return Err(errors::EPERM.into());
         }
         // ORCLOSE needs a writable parent (the root is 0777), and the root has none.
-        if mode & ORCLOSE != 0 && f.node == Node::Root {
+        if mode & ORCLOSE != 0 && f.node.is_dir() {
             return Err(errors::EPERM.into());
         }
         let mut iounit = 0;
         let qid = match f.node {
             // The root is opened by styxservers itself, which answers with the stat qid and
             // msize − IOHDRSZ.
-            Node::Root => {
+            Node::Root | Node::FeedRoot => {
                 iounit = IOUNIT_MSIZE;
                 d.qid
             }
@@ -208,7 +247,7 @@ impl RegistryFs {
         }
         let mut room = count as usize;
         let mut out = bytes::BytesMut::new();
-        for node in Node::root_entries(&st).skip(index) {
+        for node in f.node.dir_entries(&st).skip(index) {
             let Some(d) = node.stat(&st) else { continue };
             let size = crate::styx::codec::stat_len(&d);
             pos += size as u64;
@@ -229,6 +268,42 @@ impl RegistryFs {
         }
         f.dir = (pos, index);
         out.freeze()
+    }
+
+    /// A read of the feed's `watch` file: what is pending, else the next records once there
+    /// are some (the read is held until then; a Tflush ends it without losing any).
+    async fn read_watch(&self, fid: &RegFid, count: u32) -> Result<Bytes, FsError> {
+        let watcher = {
+            let mut f = lock(&fid.inner);
+            let w = f.watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
+            if !w.pending.is_empty() {
+                return Ok(take(&mut w.pending, count));
+            }
+            w.watcher.clone()
+        };
+        let text = watcher.next_text().await.map_err(FsError::from)?;
+        let mut f = lock(&fid.inner);
+        let w = f.watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
+        // A concurrent read may have left text pending: keep the order.
+        let mut all = bytes::BytesMut::from(&w.pending[..]);
+        all.extend_from_slice(text.as_bytes());
+        w.pending = all.freeze();
+        Ok(take(&mut w.pending, count))
+    }
+
+    /// A write to the feed's `watch` file: the request that starts the watcher.
+    fn write_watch(&self, f: &mut FidInner, text: &str) -> Result<(), FsError> {
+        if f.watch.is_some() {
+            return Err(ESTARTED.into());
+        }
+        let req = wire::FeedRequest::parse(text).map_err(err)?;
+        let (id, watcher, first) = self.catalog().watch(&req).map_err(FsError::from)?;
+        f.watch = Some(WatchFid {
+            id,
+            watcher,
+            pending: Bytes::from(first),
+        });
+        Ok(())
     }
 
     async fn read_event(&self, fid: &RegFid, count: u32) -> Result<Bytes, FsError> {
@@ -268,14 +343,19 @@ impl FileSystem for RegistryFs {
         &self,
         ctx: &ConnCtx,
         uname: &str,
-        _aname: &str,
+        aname: &str,
     ) -> Result<(RegFid, Qid), FsError> {
-        tracing::info!("registry: {}: attached as {uname}", ctx.peer);
-        let qid = Node::Root
+        let root = if self.feed.load(Ordering::Relaxed) && aname == FEED_ANAME {
+            Node::FeedRoot
+        } else {
+            Node::Root
+        };
+        tracing::info!("registry: {}: attached as {uname} ({root:?})", ctx.peer);
+        let qid = root
             .stat(&self.catalog())
             .map(|d| d.qid)
             .unwrap_or_default();
-        Ok((self.fid(Arc::from(uname), Node::Root), qid))
+        Ok((self.fid(Arc::from(uname), root), qid))
     }
 
     async fn walk(&self, fid: &RegFid, name: &str) -> Result<(RegFid, Qid), FsError> {
@@ -295,13 +375,16 @@ impl FileSystem for RegistryFs {
         if offset > i64::MAX as u64 {
             return Err(errors::EOFFSET.into());
         }
-        if lock(&fid.inner).node == Node::Event {
-            return self.read_event(fid, count).await;
+        let node = lock(&fid.inner).node;
+        match node {
+            Node::Event => return self.read_event(fid, count).await,
+            Node::FeedWatch => return self.read_watch(fid, count).await,
+            _ => {}
         }
         let mut f = lock(&fid.inner);
         let fresh = f.data.is_empty() || offset == 0;
         match f.node {
-            Node::Root => Ok(self.read_dir(&mut f, offset, count)),
+            Node::Root | Node::FeedRoot => Ok(self.read_dir(&mut f, offset, count)),
             Node::Index | Node::Find => {
                 if fresh {
                     let text = self.catalog().format_find(&f.filter);
@@ -317,7 +400,7 @@ impl FileSystem for RegistryFs {
                 }
                 Ok(slice(&f.data, offset, count))
             }
-            Node::Event | Node::New => Err(EGREG.into()),
+            Node::Event | Node::New | Node::FeedWatch => Err(EGREG.into()),
         }
     }
 
@@ -334,7 +417,8 @@ impl FileSystem for RegistryFs {
             Node::Find => {
                 f.filter = wire::parse_pairs(&s).map_err(err)?;
             }
-            Node::Root => return Err(errors::EPERM.into()),
+            Node::FeedWatch => self.write_watch(&mut f, &s)?,
+            Node::Root | Node::FeedRoot => return Err(errors::EPERM.into()),
             _ => return Err(EGREG.into()),
         }
         Ok(len)
@@ -370,6 +454,11 @@ impl FileSystem for RegistryFs {
             Node::Event => {
                 if let Some(ev) = f.event.as_mut() {
                     ev.closed = true;
+                }
+            }
+            Node::FeedWatch => {
+                if let Some(w) = f.watch.take() {
+                    self.catalog().unwatch(w.id);
                 }
             }
             _ => {}

@@ -3,6 +3,7 @@
 //! [`Server`] is the registry; [`Server::builder`] starts listeners ([`RunningServer`]).
 //! Inside, one layer a file:
 //! * `catalog`: the catalog as plain data (entries, attributes, change counter, `find`);
+//! * `feed`: revisions, the bounded history and the watchers of the change feed (spec/feed.md);
 //! * `index`: the attribute index that keeps `find` proportional to its answer;
 //! * [`attrdb`]: the attrdb(6) parser for static services (`-f dbfile`);
 //! * `node` and `fs`: the catalog as a 9P file system on [`crate::styx::server`];
@@ -10,6 +11,9 @@
 //! * `frontend`: the same operations for a front-end in this process (the TCP shim).
 //!
 //! Where we knowingly differ from Inferno's `ndb/registry` (all on paths real clients never take):
+//! * The attach name `feed` gives the change feed's tree (spec/feed.md); Inferno gives its one
+//!   tree for every attach name, as we do for every other one ([`Server::without_feed`] for
+//!   that one too).
 //! * Tremove of a service file whose service is already gone answers `file does not exist`
 //!   (Inferno dereferences nil and the registry dies).
 //! * Tremove of a `find` or `event` fid forgets its filter or held read; Inferno leaves them
@@ -22,12 +26,14 @@
 
 pub mod attrdb;
 pub(crate) mod catalog;
+mod feed;
 mod frontend;
 pub(crate) mod fs;
 pub(crate) mod index;
 pub(crate) mod node;
 mod server;
 
+pub use feed::FeedLimits;
 pub(crate) use frontend::NewFile;
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,

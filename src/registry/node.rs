@@ -25,6 +25,10 @@ pub enum Node {
     Find,
     /// A service file, qid path `id << 4 | 5`.
     Svc(EntryId),
+    /// The root of the change feed's tree (attach name `feed`), qid path 6.
+    FeedRoot,
+    /// The feed's `watch` file, qid path 7.
+    FeedWatch,
 }
 
 impl Node {
@@ -37,12 +41,19 @@ impl Node {
             Node::Event => 3,
             Node::Find => 4,
             Node::Svc(id) => (id << SHIFT) | QSVC,
+            Node::FeedRoot => 6,
+            Node::FeedWatch => 7,
         }
     }
 
-    /// The qid type: only the root is a directory.
+    /// Whether it is a directory: the two roots.
+    pub fn is_dir(self) -> bool {
+        matches!(self, Node::Root | Node::FeedRoot)
+    }
+
+    /// The qid type: only the roots are directories.
     pub fn qtype(self) -> u8 {
-        if self == Node::Root { QTDIR } else { QTFILE }
+        if self.is_dir() { QTDIR } else { QTFILE }
     }
 
     /// The qid as Open replies give it: version 0 for every file (Inferno's `open`).
@@ -78,6 +89,8 @@ impl Node {
             Node::Index => ("index", 0o444),
             Node::Event => ("event", 0o444),
             Node::Find => ("find", 0o666),
+            Node::FeedRoot => (".", DMDIR | 0o555),
+            Node::FeedWatch => ("watch", 0o666),
             Node::Svc(id) => {
                 let svc = st.entry(id)?;
                 d.uid = svc.owner.clone();
@@ -93,11 +106,17 @@ impl Node {
         Some(d)
     }
 
-    /// The root's entries in Inferno's order: `new index find event`, then the named services.
-    pub fn root_entries(st: &Catalog) -> impl Iterator<Item = Node> + '_ {
-        [Node::New, Node::Index, Node::Find, Node::Event]
-            .into_iter()
-            .chain(st.named().map(|s| Node::Svc(s.id)))
+    /// A directory's entries: for the root, Inferno's order (`new index find event`, then the
+    /// named services); for the feed's root, `watch`.
+    pub fn dir_entries(self, st: &Catalog) -> Box<dyn Iterator<Item = Node> + '_> {
+        match self {
+            Node::FeedRoot => Box::new(std::iter::once(Node::FeedWatch)),
+            _ => Box::new(
+                [Node::New, Node::Index, Node::Find, Node::Event]
+                    .into_iter()
+                    .chain(st.named().map(|s| Node::Svc(s.id))),
+            ),
+        }
     }
 }
 

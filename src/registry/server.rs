@@ -15,6 +15,7 @@
 
 use super::attrdb;
 use super::catalog::Catalog;
+use super::feed::FeedLimits;
 use super::fs::{RegistryFs, now};
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
 use crate::net::{Accepting, Addr, DialError, Listener, Stream};
@@ -158,6 +159,20 @@ impl Server {
             fs: Arc::new(RegistryFs::new(Catalog::new(now()))),
             limits: Limits::default(),
         }
+    }
+
+    /// The change feed's limits (history kept, changes queued per watcher): see [`FeedLimits`].
+    pub fn with_feed_limits(self, limits: FeedLimits) -> Server {
+        self.fs.catalog().set_feed_limits(limits);
+        self
+    }
+
+    /// Without the change feed: attach name `feed` gives the registry's tree, as every attach
+    /// name does in Inferno's registry (a server for testing clients against Inferno's exact
+    /// behaviour).
+    pub fn without_feed(self) -> Server {
+        self.fs.set_feed(false);
+        self
     }
 
     /// The same registry with other protocol limits for the connections it serves from now on.

@@ -6,11 +6,13 @@
 //!   [`parse_services`] (a whole `index` or `find` reply, as registries(2) reads it).
 //! * Rules: [`check_name`], [`RESERVED_NAMES`], [`persists`].
 //! * Diagnostics: [`Diagnostic`], Inferno's error texts as one enum.
+//! * The change feed's request and records: [`FeedRequest`], [`FeedRecord`] (spec/feed.md).
 //! * The TCP shim's lines: [`ShimPorts`], [`READY`], the line limits and [`RecordReader`].
 //!
 //! Nothing here depends on any other module of the crate.
 
 mod diagnostic;
+mod feed;
 mod line;
 mod names;
 mod quote;
@@ -19,6 +21,10 @@ mod services;
 mod shim;
 
 pub use diagnostic::Diagnostic;
+pub use feed::{
+    FEED_ANAME, FeedKind, FeedRecord, FeedRequest, FeedStart, format_compacted, parse_compacted,
+    push_change, push_synced,
+};
 pub use line::{
     ServiceLine, format_event, format_pairs, pairs, parse_event, parse_pairs, push_line,
     register_line,

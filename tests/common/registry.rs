@@ -12,6 +12,17 @@ pub async fn start_at(addr: &str) -> RunningServer {
         .expect("the registry starts")
 }
 
+/// Serves `server` on a free loopback port.
+pub async fn start_server(server: Server) -> RunningServer {
+    Server::builder()
+        .listen_str("tcp!127.0.0.1!0")
+        .expect("a valid dial string")
+        .server(server)
+        .start()
+        .await
+        .expect("the registry starts")
+}
+
 /// Starts a registry server on a free loopback port.
 pub async fn start() -> RunningServer {
     start_at("tcp!127.0.0.1!0").await
