@@ -13,6 +13,7 @@
 
 #[cfg(feature = "etcd")]
 mod etcd;
+mod feed;
 mod floor;
 mod ours;
 mod report;
@@ -44,6 +45,9 @@ Scenarios (--scenario, repeatable; default all):
   fanout       time until 1,000 and 10,000 watchers are woken by one change
   memory       server bytes per registered service and per idle watcher (100,000 each)
   connections  10,000 clients each holding one registration
+  feed         the change feed (ours): the one watcher a change concerns among 1,000 and
+               10,000 watchers of other groups over 100,000 services, and the changes a
+               Monitor keeps up with at 100,000 services
 
 Examples:
   registry bench --quick --no-etcd
@@ -88,6 +92,8 @@ enum Scenario {
     Memory,
     /// Many clients, each holding one registration.
     Connections,
+    /// The change feed: filtered wake-ups and a Monitor's rate (ours only).
+    Feed,
 }
 
 /// Sizes and time budgets for one mode.
@@ -104,6 +110,10 @@ struct Plan {
     memory_services: usize,
     idle_watchers: usize,
     connections: usize,
+    feed_services: usize,
+    feed_watchers: Vec<usize>,
+    feed_rounds: usize,
+    monitor_time: Duration,
 }
 
 impl Plan {
@@ -125,6 +135,10 @@ impl Plan {
                 memory_services: 30,
                 idle_watchers: 10,
                 connections: 5,
+                feed_services: 100,
+                feed_watchers: vec![5],
+                feed_rounds: 3,
+                monitor_time: Duration::from_millis(100),
             }
         } else if args.quick {
             Plan {
@@ -139,6 +153,10 @@ impl Plan {
                 memory_services: 10_000,
                 idle_watchers: 2_000,
                 connections: 500,
+                feed_services: 10_000,
+                feed_watchers: vec![100, 1_000],
+                feed_rounds: 100,
+                monitor_time: Duration::from_secs(1),
             }
         } else {
             Plan {
@@ -153,6 +171,10 @@ impl Plan {
                 memory_services: 100_000,
                 idle_watchers: 100_000,
                 connections: 10_000,
+                feed_services: 100_000,
+                feed_watchers: vec![1_000, 10_000],
+                feed_rounds: 300,
+                monitor_time: Duration::from_secs(3),
             }
         }
     }
@@ -166,6 +188,9 @@ struct Extra {
     selective_p50: Vec<(usize, Duration)>,
     fanout_p50: Vec<(usize, Duration)>,
     beyond_attrs: Option<f64>,
+    /// Per watcher count: p99 until the one concerned watcher had the change, server CPU.
+    feed_wake: Vec<(usize, Duration, Option<f64>)>,
+    monitor_rate: Option<f64>,
 }
 
 fn micros(d: Duration) -> f64 {
@@ -232,7 +257,13 @@ pub async fn run(args: Args) -> RunResult {
         .pid()
         .map_or_else(|| "not ours to read".to_string(), |p| p.to_string());
     println!("ours  registry at {} (server pid {pid})", ours.addr());
-    run_system(Arc::new(ours), &plan, &want, &mut report, &mut extra).await;
+    let ours = Arc::new(ours);
+    run_system(ours.clone(), &plan, &want, &mut report, &mut extra).await;
+    if want(Scenario::Feed)
+        && let Err(e) = run_feed(&ours, &plan, &mut report, &mut extra).await
+    {
+        failed("ours", "change feed", &e);
+    }
 
     if !args.no_etcd {
         run_etcd(&args, &plan, &want, &mut report).await;
@@ -241,6 +272,49 @@ pub async fn run(args: Args) -> RunResult {
     report.print_summary();
     print_targets(&report, &extra);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The change feed scenarios, on our registry only (etcd's watch is measured by `fanout`).
+async fn run_feed(
+    ours: &Arc<ours::Ours>,
+    plan: &Plan,
+    report: &mut Report,
+    extra: &mut Extra,
+) -> system::BenchResult<()> {
+    let n = plan.feed_services;
+    let catalogue = feed::catalogue(ours, n).await?;
+    for &w in &plan.feed_watchers {
+        let what = format!("feed: 1 of {w} watchers");
+        match feed::filtered_wake(ours, w, plan.feed_rounds).await {
+            Ok(f) => {
+                let name = format!("feed-wake-{w}-p99-us");
+                report.set(&name, Better::Lower, Side::Ours, micros(f.summary.p99));
+                let cpu = f
+                    .server_cpu_us
+                    .map_or_else(String::new, |c| format!("server {c:.0} µs CPU/change"));
+                detail("ours", &what, &f.summary, &format!("{n} services; {cpu}"));
+                extra.feed_wake.push((w, f.summary.p99, f.server_cpu_us));
+            }
+            Err(e) => failed("ours", &what, &e),
+        }
+        pause().await;
+    }
+    match feed::monitor_rate(ours, 8, plan.monitor_time).await {
+        Ok(m) => {
+            report.set("monitor-changes/s", Better::Higher, Side::Ours, m.per_sec);
+            println!(
+                "ours  {:<26} {:>10}/s  ({} of {} changes reported, {n} services, 8 writers)",
+                "monitor keeping up",
+                stats::fmt_num(m.per_sec),
+                m.seen,
+                m.made
+            );
+            extra.monitor_rate = Some(m.per_sec);
+        }
+        Err(e) => failed("ours", "monitor keeping up", &e),
+    }
+    catalogue.clear(ours).await?;
+    Ok(())
 }
 
 #[cfg(feature = "etcd")]
@@ -524,6 +598,28 @@ fn print_targets(report: &Report, extra: &Extra) {
             "  fan-out under 50 ms: {} (p50 {} at {n} watchers)",
             verdict(*p50 < Duration::from_millis(50)),
             stats::fmt_dur(*p50)
+        );
+    }
+    if let Some((w, p99, _)) = extra.feed_wake.last() {
+        println!(
+            "  feed: the one watcher among {w} has its change, p99 < 5 ms: {} ({})",
+            verdict(*p99 < Duration::from_millis(5)),
+            stats::fmt_dur(*p99)
+        );
+    }
+    if let (Some((w0, _, Some(c0))), Some((w1, _, Some(c1)))) =
+        (extra.feed_wake.first(), extra.feed_wake.last())
+        && w1 > w0
+    {
+        println!(
+            "  feed: server CPU per change flat from {w0} to {w1} watchers: {} ({c0:.0} -> {c1:.0} µs)",
+            verdict(*c1 < c0 * 2.0 + 50.0)
+        );
+    }
+    if let Some(r) = extra.monitor_rate {
+        println!(
+            "  a Monitor keeps up with >= 10,000 changes/s: {} ({r:.0}/s)",
+            verdict(r >= 10_000.0)
         );
     }
     if let Some(b) = extra.beyond_attrs {

@@ -35,8 +35,11 @@ pub struct Monitor {
     reg: Registry,
     filter: Vec<(String, String)>,
     source: Source,
-    /// The matching services as last seen, in the order they were first seen.
+    /// The matching services as last seen, in the order they were first seen (a removal moves
+    /// the last one into its place).
     known: Vec<Service>,
+    /// Where each of `known` is, by name.
+    at: HashMap<String, usize>,
     pending: VecDeque<Change>,
     /// The revision of the latest change taken from the feed.
     revision: Option<Revision>,
@@ -96,10 +99,11 @@ impl Monitor {
             .map(|(a, v)| (a.as_ref().to_string(), v.as_ref().to_string()))
             .collect();
         let mut known = from.services;
-        let monitor = |source, known, pending, revision| Monitor {
+        let monitor = |source, known: Vec<Service>, pending, revision| Monitor {
             reg: reg.clone(),
             filter: filter.clone(),
             source,
+            at: positions(&known),
             known,
             pending,
             revision,
@@ -201,11 +205,14 @@ impl Monitor {
     /// Takes one change from the feed into what is known, queueing what it changes.
     fn apply(&mut self, ev: ChangeEvent) {
         self.revision = Some(ev.revision);
-        let name = ev.service.addr.as_str();
-        let at = self.known.iter().position(|s| s.addr == name);
+        let at = self.at.get(ev.service.addr.as_str()).copied();
         match (ev.kind, at) {
             (ChangeKind::Removed, Some(i)) => {
-                self.known.remove(i);
+                self.at.remove(ev.service.addr.as_str());
+                self.known.swap_remove(i);
+                if let Some(moved) = self.known.get(i) {
+                    self.at.insert(moved.addr.clone(), i);
+                }
                 self.pending.push_back(Change::Removed(ev.service));
             }
             (ChangeKind::Removed, None) => {}
@@ -216,6 +223,7 @@ impl Monitor {
                 }
             }
             (_, None) => {
+                self.at.insert(ev.service.addr.clone(), self.known.len());
                 self.known.push(ev.service.clone());
                 self.pending.push_back(Change::Added(ev.service));
             }
@@ -226,6 +234,7 @@ impl Monitor {
     async fn resync(&mut self) -> Result<()> {
         let (reader, now, rev) = snapshot(&self.reg, &self.filter).await?;
         self.pending.extend(diff(&self.known, &now));
+        self.at = positions(&now);
         self.known = now;
         self.revision = Some(rev);
         self.source = Source::Feed(reader);
@@ -236,9 +245,19 @@ impl Monitor {
     async fn refresh(&mut self) -> Result<()> {
         let now = self.reg.find(&self.filter).await?;
         self.pending.extend(diff(&self.known, &now));
+        self.at = positions(&now);
         self.known = now;
         Ok(())
     }
+}
+
+/// Where each service is in `known`, by name.
+fn positions(known: &[Service]) -> HashMap<String, usize> {
+    known
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.addr.clone(), i))
+        .collect()
 }
 
 /// Opens the feed with a snapshot of the services matching `filter` and reads it to its `synced`
