@@ -98,6 +98,7 @@ impl System for Etcd {
     type Conn = EtcdConn;
     type Held = (EtcdConn, String);
     type Watch = WatchStream;
+    type Changes = WatchStream;
 
     fn label(&self) -> &'static str {
         "etcd"
@@ -155,15 +156,7 @@ impl System for Etcd {
     }
 
     async fn watch(&self, conn: &EtcdConn) -> BenchResult<WatchStream> {
-        let mut client = conn.client.clone();
-        let mut stream = client
-            .watch("/svc/", Some(WatchOptions::new().with_prefix()))
-            .await?;
-        // The first response confirms the watch exists; events after it are never missed.
-        match stream.message().await? {
-            Some(r) if r.created() => Ok(stream),
-            _ => Err("etcd watch not created".into()),
-        }
+        watch_prefix(conn, "/svc/").await
     }
 
     async fn next_event(w: &mut WatchStream) -> BenchResult<()> {
@@ -174,5 +167,36 @@ impl System for Etcd {
                 None => return Err("etcd watch ended".into()),
             }
         }
+    }
+
+    async fn watch_group(&self, conn: &EtcdConn, group: &str) -> BenchResult<WatchStream> {
+        watch_prefix(conn, &format!("/svc/{group}/")).await
+    }
+
+    async fn follow_all(&self, conn: &EtcdConn) -> BenchResult<WatchStream> {
+        watch_prefix(conn, "/svc/").await
+    }
+
+    async fn next_changes(w: &mut WatchStream) -> BenchResult<usize> {
+        loop {
+            match w.message().await? {
+                Some(r) if !r.events().is_empty() => return Ok(r.events().len()),
+                Some(_) => continue,
+                None => return Err("etcd watch ended".into()),
+            }
+        }
+    }
+}
+
+/// A watch of every key under `prefix`, once etcd has confirmed it (the first response says
+/// the watch exists; events after it are never missed).
+async fn watch_prefix(conn: &EtcdConn, prefix: &str) -> BenchResult<WatchStream> {
+    let mut client = conn.client.clone();
+    let mut stream = client
+        .watch(prefix, Some(WatchOptions::new().with_prefix()))
+        .await?;
+    match stream.message().await? {
+        Some(r) if r.created() => Ok(stream),
+        _ => Err("etcd watch not created".into()),
     }
 }

@@ -1,14 +1,11 @@
-//! The change feed (ours only: etcd's watch is the peer, spec/feed.md the protocol): how soon
-//! the one watcher a change concerns has it, among many watchers of other queries, and how many
-//! changes a `Monitor` keeps up with over a large catalogue.
+//! The change feed against etcd's watch (spec/feed.md is ours): how soon the one watcher a
+//! change concerns has it, among many watchers of other groups, and how many changes a follower
+//! of the whole catalogue keeps up with (ours: a `Monitor`; etcd: a watch of the prefix).
 
-use super::ours::Ours;
 use super::scenarios::Catalogue;
 use super::stats::{Samples, Summary};
 use super::sys::CpuSpan;
-use super::system::{BenchResult, GROUP, Svc, System};
-use futures_util::StreamExt;
-use registries::client::{Attributes, Monitor, Registry};
+use super::system::{BenchResult, Svc, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,8 +15,8 @@ use tokio::task::JoinSet;
 /// Longest wait for one change to arrive before the scenario is declared failed.
 const OP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Watchers opened on one connection: each holds a read, and a connection serves 256 requests
-/// at once.
+/// Watchers opened on one connection: each holds a read, and one of our connections serves 256
+/// requests at once.
 const WATCHERS_PER_CONN: usize = 200;
 
 /// What the filtered-wake scenario measured.
@@ -31,10 +28,11 @@ pub struct WakeFigures {
     pub server_cpu_us: Option<f64>,
 }
 
-/// `watchers` watchers of distinct groups (`group gJ`) over the catalogue; each round registers
-/// one service in one group and times until that group's watcher has it (then removes it).
-pub async fn filtered_wake(
-    ours: &Arc<Ours>,
+/// `watchers` watchers of distinct groups over the catalogue; each round registers one service
+/// in one group and times until that group's watcher has it (then removes it, and waits for
+/// that too). A wake of any other watcher is an error: the system filters.
+pub async fn filtered_wake<S: System>(
+    sys: &Arc<S>,
     watchers: usize,
     rounds: usize,
 ) -> BenchResult<WakeFigures> {
@@ -44,13 +42,12 @@ pub async fn filtered_wake(
     let mut first = 0;
     while first < watchers {
         let last = (first + WATCHERS_PER_CONN).min(watchers);
-        let conn = ours.connect().await?;
+        let conn = sys.connect().await?;
         for j in first..last {
-            let group = format!("g{j}");
-            let mut changes = conn.changes(&[("group", group.as_str())], None).await?;
+            let mut w = sys.watch_group(&conn, &format!("g{j}")).await?;
             let tx = tx.clone();
             tasks.spawn(async move {
-                while let Some(Ok(_)) = changes.next().await {
+                while S::next_changes(&mut w).await.is_ok() {
                     if tx.send((j, Instant::now())).is_err() {
                         break;
                     }
@@ -60,30 +57,39 @@ pub async fn filtered_wake(
         conns.push(conn);
         first = last;
     }
-    let writer = ours.connect().await?;
+    let writer = sys.connect().await?;
     let mut lat = Vec::with_capacity(rounds);
     let start = Instant::now();
     let mut cpu = CpuSpan::start(None);
-    for round in 0..=rounds {
-        if round == 1 {
-            cpu = CpuSpan::start(ours.pid());
+    let result = async {
+        for round in 0..=rounds {
+            if round == 1 {
+                cpu = CpuSpan::start(sys.pid());
+            }
+            let j = (round * 7919) % watchers;
+            let svc = Svc {
+                name: format!("tcp!wake{round}!7000"),
+                group: format!("g{j}"),
+            };
+            let t = Instant::now();
+            let held = sys.register(&writer, &svc).await?;
+            let at = arrival(&mut woken, j).await?;
+            if round > 0 {
+                lat.push(at.saturating_duration_since(t));
+            }
+            sys.unregister(held).await?;
+            arrival(&mut woken, j).await?;
         }
-        let j = (round * 7919) % watchers;
-        let group = format!("g{j}");
-        let name = format!("tcp!wake{round}!7000");
-        let attrs = Attributes::new([("proto", "styx"), ("auth", "none"), ("group", &group)]);
-        let t = Instant::now();
-        let held = writer.register(&name, &attrs, false).await?;
-        let at = arrival(&mut woken, j).await?;
-        if round > 0 {
-            lat.push(at.saturating_duration_since(t));
-        }
-        held.close().await?;
-        arrival(&mut woken, j).await?;
+        Ok::<_, super::system::BenchError>(())
     }
+    .await;
     let server_cpu_us = cpu.per_op(rounds * 2);
     tasks.abort_all();
-    drop(conns);
+    sys.disconnect(writer).await?;
+    for conn in conns {
+        sys.disconnect(conn).await?;
+    }
+    result?;
     Ok(WakeFigures {
         summary: Samples {
             lat,
@@ -94,7 +100,7 @@ pub async fn filtered_wake(
     })
 }
 
-/// Waits for watcher `j`; any other watcher woken is an error (the registry filters).
+/// Waits for watcher `j`; any other watcher woken is an error.
 async fn arrival(
     woken: &mut mpsc::UnboundedReceiver<(usize, Instant)>,
     j: usize,
@@ -107,59 +113,50 @@ async fn arrival(
     }
 }
 
-/// What the monitor-rate scenario measured.
+/// What the follow-rate scenario measured.
 #[derive(Debug, Clone, Copy)]
-pub struct MonitorFigures {
-    /// Changes the monitor reported per second while writers changed the registry.
+pub struct FollowFigures {
+    /// Changes the follower was told of per second while writers changed the registry.
     pub per_sec: f64,
     /// Changes the writers made.
     pub made: usize,
-    /// Changes the monitor reported (every one: none is coalesced with the feed).
+    /// Changes the follower was told of (every one: none may be lost).
     pub seen: usize,
 }
 
-/// A `Monitor` of every service (`proto styx`) over the catalogue while `writers` clients
-/// register and unregister as fast as they can for `time`; counts what the monitor reports,
-/// until it has caught up with everything written.
-pub async fn monitor_rate(
-    ours: &Arc<Ours>,
+/// A follower of the whole catalogue while `writers` clients register and unregister as fast as
+/// they can for `time`; counts the changes it is told of until it has every one written.
+pub async fn follow_rate<S: System>(
+    sys: &Arc<S>,
     writers: usize,
     time: Duration,
-) -> BenchResult<MonitorFigures> {
-    let reg = ours.connect().await?;
-    let mut monitor = Monitor::new(&reg, &[("proto", "styx")]).await?;
-    let initial = monitor.services().len();
+) -> BenchResult<FollowFigures> {
+    let reader = sys.connect().await?;
+    let mut follower = sys.follow_all(&reader).await?;
     let seen = Arc::new(AtomicUsize::new(0));
     let made = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let counting = {
         let seen = seen.clone();
         tokio::spawn(async move {
-            let mut n = 0usize;
-            // The initial services come first, as additions.
-            while let Some(Ok(_)) = monitor.next().await {
-                n += 1;
-                if n > initial {
-                    seen.fetch_add(1, Ordering::Relaxed);
-                }
+            while let Ok(n) = S::next_changes(&mut follower).await {
+                seen.fetch_add(n, Ordering::Relaxed);
             }
         })
     };
     let mut writing = JoinSet::new();
     for c in 0..writers {
-        let conn: Registry = ours.connect().await?;
-        let (made, stop) = (made.clone(), stop.clone());
+        let conn = sys.connect().await?;
+        let (sys, made, stop) = (sys.clone(), made.clone(), stop.clone());
         writing.spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let svc = Svc::cycle(2_000_000 + c, i);
-                let attrs = Attributes::new(svc.attrs());
-                let held = conn.register(&svc.name, &attrs, false).await?;
-                held.close().await?;
+                let held = sys.register(&conn, &Svc::cycle(2_000_000 + c, i)).await?;
+                sys.unregister(held).await?;
                 made.fetch_add(2, Ordering::Relaxed);
                 i += 1;
             }
-            Ok::<_, registries::client::Error>(())
+            sys.disconnect(conn).await
         });
     }
     let start = Instant::now();
@@ -175,18 +172,18 @@ pub async fn monitor_rate(
     }
     let elapsed = start.elapsed();
     counting.abort();
+    sys.disconnect(reader).await?;
     let seen = seen.load(Ordering::Relaxed);
-    Ok(MonitorFigures {
+    Ok(FollowFigures {
         per_sec: seen as f64 / elapsed.as_secs_f64(),
         made,
         seen,
     })
 }
 
-/// Grows the catalogue to `n` services for the feed scenarios (in groups of [`GROUP`]).
-pub async fn catalogue(ours: &Arc<Ours>, n: usize) -> BenchResult<Catalogue<Ours>> {
+/// Grows a catalogue of `n` services for the feed scenarios (in groups of ten).
+pub async fn catalogue<S: System>(sys: &Arc<S>, n: usize) -> BenchResult<Catalogue<S>> {
     let mut c = Catalogue::new();
-    c.grow_to(ours, n).await?;
-    debug_assert!(n / GROUP > 0 || n == 0);
+    c.grow_to(sys, n).await?;
     Ok(c)
 }

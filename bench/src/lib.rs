@@ -45,9 +45,9 @@ Scenarios (--scenario, repeatable; default all):
   fanout       time until 1,000 and 10,000 watchers are woken by one change
   memory       server bytes per registered service and per idle watcher (100,000 each)
   connections  10,000 clients each holding one registration
-  feed         the change feed (ours): the one watcher a change concerns among 1,000 and
-               10,000 watchers of other groups over 100,000 services, and the changes a
-               Monitor keeps up with at 100,000 services
+  feed         the change feed: the one watcher a change concerns among 1,000 and 10,000
+               watchers of other groups over 100,000 services, and the changes a follower
+               of the whole catalogue keeps up with (ours: a Monitor; etcd: a prefix watch)
 
 Examples:
   registry bench --quick --no-etcd
@@ -92,7 +92,7 @@ enum Scenario {
     Memory,
     /// Many clients, each holding one registration.
     Connections,
-    /// The change feed: filtered wake-ups and a Monitor's rate (ours only).
+    /// The change feed: filtered wake-ups and a follower's rate.
     Feed,
 }
 
@@ -257,13 +257,7 @@ pub async fn run(args: Args) -> RunResult {
         .pid()
         .map_or_else(|| "not ours to read".to_string(), |p| p.to_string());
     println!("ours  registry at {} (server pid {pid})", ours.addr());
-    let ours = Arc::new(ours);
-    run_system(ours.clone(), &plan, &want, &mut report, &mut extra).await;
-    if want(Scenario::Feed)
-        && let Err(e) = run_feed(&ours, &plan, &mut report, &mut extra).await
-    {
-        failed("ours", "change feed", &e);
-    }
+    run_system(Arc::new(ours), &plan, &want, &mut report, &mut extra).await;
 
     if !args.no_etcd {
         run_etcd(&args, &plan, &want, &mut report).await;
@@ -274,46 +268,60 @@ pub async fn run(args: Args) -> RunResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The change feed scenarios, on our registry only (etcd's watch is measured by `fanout`).
-async fn run_feed(
-    ours: &Arc<ours::Ours>,
+/// The change feed scenarios against one system: filtered wake-ups among many watchers, and
+/// how many changes a follower of the whole catalogue keeps up with.
+async fn run_feed<S: System>(
+    sys: &Arc<S>,
     plan: &Plan,
     report: &mut Report,
     extra: &mut Extra,
 ) -> system::BenchResult<()> {
+    let label = sys.label();
+    let side = Side::of(label);
     let n = plan.feed_services;
-    let catalogue = feed::catalogue(ours, n).await?;
+    let catalogue = feed::catalogue(sys, n).await?;
     for &w in &plan.feed_watchers {
         let what = format!("feed: 1 of {w} watchers");
-        match feed::filtered_wake(ours, w, plan.feed_rounds).await {
+        match feed::filtered_wake(sys, w, plan.feed_rounds).await {
             Ok(f) => {
                 let name = format!("feed-wake-{w}-p99-us");
-                report.set(&name, Better::Lower, Side::Ours, micros(f.summary.p99));
+                report.set(&name, Better::Lower, side, micros(f.summary.p99));
+                record(report, side, &name, f.server_cpu_us);
                 let cpu = f
                     .server_cpu_us
                     .map_or_else(String::new, |c| format!("server {c:.0} µs CPU/change"));
-                detail("ours", &what, &f.summary, &format!("{n} services; {cpu}"));
-                extra.feed_wake.push((w, f.summary.p99, f.server_cpu_us));
+                detail(label, &what, &f.summary, &format!("{n} services; {cpu}"));
+                if side == Side::Ours {
+                    extra.feed_wake.push((w, f.summary.p99, f.server_cpu_us));
+                }
             }
-            Err(e) => failed("ours", &what, &e),
+            Err(e) => failed(label, &what, &e),
         }
         pause().await;
     }
-    match feed::monitor_rate(ours, 8, plan.monitor_time).await {
+    let follower = if side == Side::Ours {
+        "a Monitor"
+    } else {
+        "a prefix watch"
+    };
+    match feed::follow_rate(sys, 8, plan.monitor_time).await {
         Ok(m) => {
-            report.set("monitor-changes/s", Better::Higher, Side::Ours, m.per_sec);
+            report.set("follow-changes/s", Better::Higher, side, m.per_sec);
             println!(
-                "ours  {:<26} {:>10}/s  ({} of {} changes reported, {n} services, 8 writers)",
-                "monitor keeping up",
+                "{label:<5} {:<26} {:>10}/s  ({} of {} changes, {n} services, 8 writers, {follower})",
+                "follower keeping up",
                 stats::fmt_num(m.per_sec),
                 m.seen,
                 m.made
             );
-            extra.monitor_rate = Some(m.per_sec);
+            if side == Side::Ours {
+                extra.monitor_rate = Some(m.per_sec);
+            }
         }
-        Err(e) => failed("ours", "monitor keeping up", &e),
+        Err(e) => failed(label, "follower keeping up", &e),
     }
-    catalogue.clear(ours).await?;
+    catalogue.clear(sys).await?;
+    pause().await;
     Ok(())
 }
 
@@ -441,6 +449,11 @@ async fn run_system<S: System>(
         }
         pause().await;
     }
+    if want(Scenario::Feed)
+        && let Err(e) = run_feed(&sys, plan, report, extra).await
+    {
+        failed(label, "change feed", &e);
+    }
     // Last: a garbage-collected server keeps the heap that 100,000 watchers grew, which would
     // hide the memory of anything measured after them.
     if want(Scenario::Memory) {
@@ -539,7 +552,10 @@ async fn rss(pid: Option<u32>) -> Option<u64> {
 /// Records a per-operation server CPU figure under `{name}` with `-cpu-us` in place of its unit.
 fn record(report: &mut Report, side: Side, name: &str, cpu_us: Option<f64>) {
     if let Some(us) = cpu_us {
-        let base = name.trim_end_matches("/s").trim_end_matches("-p50-ms");
+        let base = name
+            .trim_end_matches("/s")
+            .trim_end_matches("-p50-ms")
+            .trim_end_matches("-p99-us");
         report.set(&format!("{base}-server-cpu-us"), Better::Lower, side, us);
     }
 }

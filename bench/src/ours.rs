@@ -4,7 +4,7 @@
 
 use super::system::{BenchResult, Query, Svc, System};
 use futures_util::StreamExt;
-use registries::client::{Attributes, Events, Registered, Registry};
+use registries::client::{Attributes, Changes, Events, Monitor, Registered, Registry};
 use registries::net::Addr;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -61,10 +61,24 @@ impl Ours {
     }
 }
 
+/// A watcher of ours that sees each change: the change feed, or a `Monitor` on it.
+pub enum OursChanges {
+    /// `Registry::changes` with a query.
+    Feed(Changes),
+    /// A `Monitor`, whose first changes are the services already there.
+    Monitor {
+        /// The monitor.
+        monitor: Box<Monitor>,
+        /// Initial additions still to skip.
+        initial: usize,
+    },
+}
+
 impl System for Ours {
     type Conn = Registry;
     type Held = Registered;
     type Watch = Events;
+    type Changes = OursChanges;
 
     fn label(&self) -> &'static str {
         "ours"
@@ -113,6 +127,39 @@ impl System for Ours {
             Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(e.into()),
             None => Err("event stream ended".into()),
+        }
+    }
+
+    async fn watch_group(&self, conn: &Registry, group: &str) -> BenchResult<OursChanges> {
+        Ok(OursChanges::Feed(
+            conn.changes(&[("group", group)], None).await?,
+        ))
+    }
+
+    async fn follow_all(&self, conn: &Registry) -> BenchResult<OursChanges> {
+        let monitor = Monitor::new(conn, &[("proto", "*")]).await?;
+        let initial = monitor.services().len();
+        Ok(OursChanges::Monitor {
+            monitor: Box::new(monitor),
+            initial,
+        })
+    }
+
+    async fn next_changes(w: &mut OursChanges) -> BenchResult<usize> {
+        match w {
+            OursChanges::Feed(c) => match c.next().await {
+                Some(Ok(_)) => Ok(1),
+                Some(Err(e)) => Err(e.into()),
+                None => Err("change feed ended".into()),
+            },
+            OursChanges::Monitor { monitor, initial } => loop {
+                match monitor.next().await {
+                    Some(Ok(_)) if *initial > 0 => *initial -= 1,
+                    Some(Ok(_)) => return Ok(1),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err("monitor ended".into()),
+                }
+            },
         }
     }
 }

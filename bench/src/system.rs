@@ -81,6 +81,8 @@ pub trait System: Send + Sync + 'static {
     type Held: Send + 'static;
     /// One established watcher.
     type Watch: Send + 'static;
+    /// One watcher that the system tells only of the changes it asked for, each change itself.
+    type Changes: Send + 'static;
 
     /// The system's name in the report.
     fn label(&self) -> &'static str;
@@ -113,4 +115,22 @@ pub trait System: Send + Sync + 'static {
 
     /// Waits for the next change seen by `w`.
     fn next_event(w: &mut Self::Watch) -> impl Future<Output = BenchResult<()>> + Send;
+
+    /// Starts watching the changes of one group's services (ours: the change feed with the
+    /// query `group G`; etcd: a watch of the prefix `/svc/G/`); returns once established.
+    fn watch_group(
+        &self,
+        conn: &Self::Conn,
+        group: &str,
+    ) -> impl Future<Output = BenchResult<Self::Changes>> + Send;
+
+    /// Starts following every service, change by change (ours: a `Monitor` of `proto *`,
+    /// the registries(2) way to follow a catalogue; etcd: a watch of the prefix `/svc/`).
+    fn follow_all(
+        &self,
+        conn: &Self::Conn,
+    ) -> impl Future<Output = BenchResult<Self::Changes>> + Send;
+
+    /// Waits for the next changes `w` is told of; returns how many came (etcd may batch).
+    fn next_changes(w: &mut Self::Changes) -> impl Future<Output = BenchResult<usize>> + Send;
 }

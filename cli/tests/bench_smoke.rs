@@ -41,7 +41,7 @@ fn bench_runs_every_scenario_at_a_tiny_size() {
         "memory-per-watcher-B",
         "connections-5/s",
         "feed-wake-5-p99-us",
-        "monitor-changes/s",
+        "follow-changes/s",
     ] {
         assert!(table.contains(name), "no `{name}` line in:\n{stdout}");
     }
