@@ -147,3 +147,51 @@ async fn connect_with_a_service_that_asks_for_infpk1() {
     assert_eq!(owner_of(&running, "tcp!h!3").as_deref(), Some("bob"));
     running.shutdown().await;
 }
+
+/// What the auth port says to `input`, read until it has said `want` bytes (the connection
+/// then still open).
+async fn auth_port_reply(
+    addr: &str,
+    input: &[u8],
+    want: usize,
+) -> (Vec<u8>, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port: u16 = addr.rsplit('!').next().unwrap().parse().unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(input).await.unwrap();
+    let mut got = vec![0u8; want];
+    tokio::time::timeout(HANG, s.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    (got, s)
+}
+
+#[tokio::test]
+async fn a_header_that_is_no_number_gets_inferno_s_answer_and_the_connection_stays() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_running, addr) = start(DEFAULT_SERVER_ALGS).await;
+    // Our version first, then Inferno's refusal of a peer whose version is not 1: getmsg reads
+    // the length with strtoul, so `abcd\n` is an empty message.
+    let expected = b"0001\n1!044\nremote: incompatible authentication protocol";
+    for input in [&b"abcd\n"[..], b"\x13\x00\x00\x00\x64\xff\xff\x00\x00"] {
+        let (got, mut s) = auth_port_reply(&addr, input, expected.len()).await;
+        assert_eq!(got, expected, "{input:?}");
+        // Still read, as Inferno reads on for the peer's verdict: nothing more comes until the
+        // peer ends, and then the connection closes without a reset.
+        s.write_all(b"0000\n").await.unwrap();
+        let quiet = tokio::time::timeout(Duration::from_millis(200), s.read(&mut [0u8; 1])).await;
+        assert!(
+            quiet.is_err(),
+            "the server answered or closed early: {quiet:?}"
+        );
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let end = tokio::time::timeout(HANG, s.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        assert!(end.is_ok(), "{end:?}");
+    }
+}

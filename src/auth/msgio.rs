@@ -50,23 +50,54 @@ pub async fn send_error<W: AsyncWrite + Unpin>(w: &mut W, text: &str) -> Result<
     Ok(())
 }
 
-/// Parses a 5-byte header into (is_error, length), or `None` if it is not `DDDD\n`/`!DDD\n`.
-pub fn parse_header(h: &[u8; 5]) -> Option<(bool, usize)> {
-    if h[4] != b'\n' {
-        return None;
-    }
-    let (err, digits) = if h[0] == b'!' {
-        (true, &h[1..4])
+/// Parses a 5-byte header into (is_error, length) as Inferno's `getmsg` does (spec/infpk1.md
+/// §1.3): `!` first makes it an error, and the length is C's `strtoul` of the rest: leading
+/// white space skipped, a sign taken, digits up to the first non-digit, none at all being 0. So
+/// `0012\n` is 12, and a header that is not a number at all (`abcd\n`, a 9P message) is an
+/// empty data message, which the protocol then refuses as Inferno does.
+pub fn parse_header(h: &[u8; 5]) -> (bool, usize) {
+    let (err, field) = if h[0] == b'!' {
+        (true, &h[1..])
     } else {
-        (false, &h[0..4])
+        (false, &h[..])
     };
-    if !digits.iter().all(u8::is_ascii_digit) {
+    (err, strtoul(field))
+}
+
+/// The length of a key file's data header, `DDDD\n` exactly: a key file is ours to judge
+/// strictly, and a damaged one is better said so than read as empty fields.
+fn data_length(h: &[u8; 5]) -> Option<usize> {
+    let digits = h.get(..4)?;
+    if h[4] != b'\n' || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = digits
+    Some(digits.iter().fold(0, |a, d| a * 10 + usize::from(d - b'0')))
+}
+
+/// C's `strtoul(s, 0, 10)` on `field`, saturating; a negative number wraps, as in C, to a length
+/// too large for any reader.
+fn strtoul(field: &[u8]) -> usize {
+    let mut rest = field
         .iter()
-        .fold(0usize, |a, d| a * 10 + usize::from(d - b'0'));
-    Some((err, n))
+        .skip_while(|b| b.is_ascii_whitespace())
+        .peekable();
+    let negative = match rest.peek() {
+        Some(b'-') => {
+            rest.next();
+            true
+        }
+        Some(b'+') => {
+            rest.next();
+            false
+        }
+        _ => false,
+    };
+    let n = rest
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0usize, |a, d| {
+            a.saturating_mul(10).saturating_add(usize::from(d - b'0'))
+        });
+    if negative && n > 0 { usize::MAX } else { n }
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` if the stream ended before the first byte.
@@ -97,7 +128,7 @@ pub async fn recv<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Msg, Au
     if !read_full(r, &mut h).await? {
         return Err(AuthError::Hungup);
     }
-    let (err, n) = parse_header(&h).ok_or(AuthError::Format)?;
+    let (err, n) = parse_header(&h);
     if n > max {
         return Err(AuthError::Hungup);
     }
@@ -122,10 +153,8 @@ pub fn split_records(bytes: &[u8], count: usize) -> Result<Vec<&[u8]>, AuthError
             .get(..5)
             .and_then(|h| h.try_into().ok())
             .ok_or_else(|| AuthError::text(format!("key file: message {} missing", i + 1)))?;
-        let (err, n) = parse_header(h)
-            .filter(|(e, _)| !e)
+        let n = data_length(h)
             .ok_or_else(|| AuthError::text(format!("key file: bad header in message {}", i + 1)))?;
-        debug_assert!(!err);
         if n > MAX_MSG {
             return Err(AuthError::text("key file: message too long"));
         }
@@ -178,9 +207,18 @@ mod tests {
             recv(&mut &b"00"[..], 10).await,
             Err(AuthError::Format)
         ));
+        // Not a number: an empty data message, as Inferno's strtoul makes it.
         assert!(matches!(
             recv(&mut &b"x001\na"[..], 10).await,
-            Err(AuthError::Format)
+            Ok(Msg::Data(d)) if d.is_empty()
+        ));
+        assert!(matches!(
+            recv(&mut &b" 002\nab"[..], 10).await,
+            Ok(Msg::Data(d)) if d == b"ab"
+        ));
+        assert!(matches!(
+            recv(&mut &b"-001\na"[..], 10).await,
+            Err(AuthError::Hungup)
         ));
         assert!(matches!(
             recv(&mut &b"0005\nab"[..], 10).await,
