@@ -173,3 +173,60 @@ async fn thousands_of_event_watchers() {
     println!("registry scale: one change woke {watchers} watchers in {elapsed:?}");
     server.shutdown().await;
 }
+
+/// Inferno's registry has no fid cap: one connection holding 10,000 registrations (each an open
+/// fid of `new`) works here too.
+#[tokio::test]
+async fn one_connection_holds_ten_thousand_registrations() {
+    let server = common::registry::start().await;
+    let reg = registries::Registry::open(&server.local_addrs()[0].to_string())
+        .await
+        .unwrap();
+    let attrs = registries::Attributes::new([("k", "v")]);
+    let mut held = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let r = common::within(reg.register(&format!("tcp!h{i}!1"), &attrs, false))
+            .await
+            .unwrap_or_else(|e| panic!("registration {i}: {e}"));
+        held.push(r);
+    }
+    assert_eq!(server.server().len(), 10_000);
+    assert_eq!(reg.find(&[("k", "v")]).await.unwrap().len(), 10_000);
+}
+
+/// 1,200 `event` reads held on one connection, then a Tflush for each: every Tflush is
+/// answered (reads beyond what the connection serves at once are refused at once, never left
+/// unanswered), and the connection still works afterwards.
+#[tokio::test]
+async fn every_tflush_is_answered_behind_1200_held_reads() {
+    let server = common::registry::start().await;
+    let addr = server.local_addrs()[0].socket_addr_string().unwrap();
+    let mut s = watcher_conn(addr, 1200).await;
+    for i in 0..1200u16 {
+        send(&mut s, 2000 + i, Body::Tflush { oldtag: 100 + i }).await;
+    }
+    let mut flushed = std::collections::HashSet::new();
+    let mut refused = 0;
+    common::within(async {
+        while flushed.len() < 1200 {
+            let m = recv(&mut s).await;
+            match m.body {
+                Body::Rflush => assert!(flushed.insert(m.tag), "two Rflush for {}", m.tag),
+                Body::Rerror { ename } if (100..1300).contains(&m.tag) => {
+                    assert_eq!(ename, "too many outstanding requests");
+                    refused += 1;
+                }
+                other => panic!("unexpected reply to {}: {other:?}", m.tag),
+            }
+        }
+    })
+    .await;
+    assert!(refused > 0 && refused < 1200, "refused {refused}");
+    // Still a working connection.
+    let walk = Body::Twalk {
+        fid: 1,
+        newfid: 5000,
+        wnames: vec!["index".into()],
+    };
+    assert!(matches!(rpc(&mut s, 7, walk).await, Body::Rwalk { .. }));
+}

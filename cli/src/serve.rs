@@ -61,6 +61,10 @@ pub struct Args {
     /// start) less 64 for listeners and files, and at least 1,024.
     #[arg(long = "max-connections", value_name = "N")]
     max_connections: Option<usize>,
+    /// Most fids one 9P connection may hold (each registration holds one); attach and walk
+    /// beyond it fail with `too many fids`.
+    #[arg(long = "max-fids", value_name = "N", default_value_t = Limits::default().max_fids)]
+    max_fids: usize,
     /// Changes the change feed keeps for watchers that resume from a revision (`registry watch
     /// --from`, a reconnecting `watch`); older ones are compacted. 0 keeps none.
     #[arg(long = "history", value_name = "N", default_value_t = FeedLimits::DEFAULT_HISTORY)]
@@ -114,6 +118,7 @@ pub async fn run(args: Args) -> CmdResult {
             .max_connections
             .unwrap_or_else(|| default_max_connections(nofile))
             .max(1),
+        max_fids: args.max_fids.max(1),
         ..Limits::default()
     };
     let mut b = Server::builder();

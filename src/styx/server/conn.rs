@@ -48,6 +48,8 @@ where
         msize: AtomicU32::new(0),
         fids: Mutex::new(HashMap::new()),
         owed: Mutex::new(Vec::new()),
+        fid_cap_logged: std::sync::atomic::AtomicBool::new(false),
+        refusals_logged: std::sync::atomic::AtomicBool::new(false),
     });
     let mut guard = Cleanup(Some(conn.clone()));
     let mut driver = Driver {
@@ -186,6 +188,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
     /// Carries out what the core asks for; true if it asked anything.
     fn run_actions(&mut self) -> io::Result<bool> {
         let mut any = false;
+        let refused = self.core.take_refused();
+        if refused > 0 {
+            // Once a connection at warn level, then at debug: a flood must not flood the log.
+            let first = !self
+                .conn
+                .refusals_logged
+                .swap(true, std::sync::atomic::Ordering::Relaxed);
+            let (peer, max) = (&self.conn.ctx.peer, self.conn.limits.max_outstanding);
+            if first {
+                tracing::warn!(
+                    "9p {peer}: {refused} requests refused: {max} running and as many waiting"
+                );
+            } else {
+                tracing::debug!("9p {peer}: {refused} more requests refused");
+            }
+        }
         while let Some(action) = self
             .core
             .next_action()
@@ -310,6 +328,10 @@ pub(super) struct Conn<F: FileSystem> {
     /// reset's future, so that a reset cut short (the connection's future dropped) leaves them
     /// to the next one.
     owed: Mutex<Vec<Arc<FidEntry<F::Fid>>>>,
+    /// The fid cap was reached and said so in the log (once per connection).
+    pub(super) fid_cap_logged: std::sync::atomic::AtomicBool,
+    /// Requests were refused for want of room and the log said so (once per connection).
+    refusals_logged: std::sync::atomic::AtomicBool,
 }
 
 /// The 9P traffic at debug level: each request as it starts, each reply as it completes.

@@ -85,6 +85,8 @@ pub(super) struct ServerCore {
     version: Option<VersionRequest>,
     /// Messages decoded so far.
     decoded: u64,
+    /// Requests refused because `max_outstanding` ran and as many waited, not yet reported.
+    refused: u64,
 }
 
 impl ServerCore {
@@ -101,7 +103,13 @@ impl ServerCore {
             queue: VecDeque::new(),
             version: None,
             decoded: 0,
+            refused: 0,
         }
+    }
+
+    /// How many requests were refused for want of room since the last call (for the log).
+    pub(super) fn take_refused(&mut self) -> u64 {
+        std::mem::take(&mut self.refused)
     }
 
     /// How many messages have been decoded so far (the adapter's message timeout restarts
@@ -120,12 +128,11 @@ impl ServerCore {
         &mut self.input
     }
 
-    /// Whether more input should be read now: false while the queue is full (backpressure),
-    /// while a Tversion waits for its reset, or while the peer is not taking its replies.
+    /// Whether more input should be read now: false while a Tversion waits for its reset, or
+    /// while the peer is not taking its replies. A full queue does not stop the reading: a
+    /// Tflush must always get through, so requests beyond the queue are refused at once.
     pub(super) fn wants_input(&self) -> bool {
-        self.queue.len() < self.max_outstanding
-            && self.version.is_none()
-            && self.output.len() < OUTPUT_HIGH_WATER
+        self.version.is_none() && self.output.len() < OUTPUT_HIGH_WATER
     }
 
     /// Whether part of a message has arrived but not all of it.
@@ -209,6 +216,10 @@ impl ServerCore {
             body if self.running.len() < self.max_outstanding && self.queue.is_empty() => {
                 self.running.insert(tag);
                 return Ok(Some(Action::Start { tag, body }));
+            }
+            _ if self.queue.len() >= self.max_outstanding => {
+                self.refused += 1;
+                self.reply_error(tag, ETOOMANYREQUESTS);
             }
             body => self.queue.push_back(Msg { tag, body }),
         }

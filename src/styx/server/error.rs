@@ -66,6 +66,8 @@ pub mod errors {
     pub const EDUPTAG: &str = "duplicate tag";
     /// Too many fids on one connection.
     pub const ETOOMANYFIDS: &str = "too many fids";
+    /// A request beyond `max_outstanding` running and as many waiting on one connection.
+    pub const ETOOMANYREQUESTS: &str = "too many outstanding requests";
     /// msize below 256.
     pub const EMSIZE: &str = "message size too small";
 }

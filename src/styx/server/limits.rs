@@ -12,10 +12,13 @@ pub struct Limits {
     /// Largest message we accept or send; the negotiated msize is min(client's, this).
     pub msize: u32,
     /// Most fids one connection may hold; attach/walk beyond it fail with "too many fids".
+    /// Inferno's registry has no such cap; the default, 65,536, lets one connection hold that
+    /// many registrations (each an open fid, a few hundred bytes) while bounding what one
+    /// connection can make the server keep.
     pub max_fids: usize,
     /// Most requests of one connection being handled at once. Up to as many more wait in a
-    /// queue while the connection is still read (so a Tflush gets through); beyond that the
-    /// server stops reading the connection until a request finishes.
+    /// queue; beyond that a request gets the Rerror `too many outstanding requests` at once
+    /// (and the log says so). The connection is always read, so a Tflush always gets through.
     pub max_outstanding: usize,
     /// Most connections an accept loop serves at once (the registry server's listeners
     /// together); further ones wait in the listen backlog.
@@ -33,7 +36,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             msize: 8192 + super::super::msg::IOHDRSZ,
-            max_fids: 4096,
+            max_fids: 65_536,
             max_outstanding: 256,
             max_connections: 1024,
             idle_timeout: None,

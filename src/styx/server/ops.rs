@@ -1,5 +1,6 @@
 //! The fid-level requests: the fid table, open modes, and the calls into the file system.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::super::msg::{Body, IOHDRSZ, OEXEC, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, Qid};
@@ -36,7 +37,15 @@ impl<F: FileSystem> Conn<F> {
         replace: bool,
     ) -> Result<(), FidEntry<F::Fid>> {
         let mut fids = lock(&self.fids);
-        if !replace && (fids.contains_key(&fid) || fids.len() >= self.limits.max_fids) {
+        let full = fids.len() >= self.limits.max_fids;
+        if !replace && (fids.contains_key(&fid) || full) {
+            if full && !self.fid_cap_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "9p {}: {} fids, the most a connection may hold (--max-fids): more refused",
+                    self.ctx.peer,
+                    self.limits.max_fids
+                );
+            }
             return Err(entry);
         }
         fids.insert(fid, Arc::new(entry));

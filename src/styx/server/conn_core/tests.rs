@@ -172,31 +172,37 @@ fn a_flushed_request_is_cancelled_and_never_answered() {
 }
 
 #[test]
-fn requests_beyond_the_limit_wait_and_a_flush_still_gets_through() {
+fn requests_beyond_the_limit_wait_then_are_refused_and_a_flush_always_gets_through() {
     let mut core = ready(1);
     feed(&mut core, 1, stat(1));
     feed(&mut core, 2, stat(2));
     feed(&mut core, 3, Body::Tflush { oldtag: 2 });
     feed(&mut core, 4, stat(4));
+    feed(&mut core, 5, stat(5));
     assert!(matches!(
         core.next_action(),
         Ok(Some(Action::Start { tag: 1, .. }))
     ));
-    // 2 waits in the queue; the queue (one place) is full, so nothing more is read.
+    // 2 waited in the queue until its flush took it out; 4 waits in its place; 5 finds the
+    // queue (one place) full and is refused at once. Reading never stops.
     assert_eq!(core.next_action(), Ok(None));
-    assert!(!core.wants_input());
+    assert!(core.wants_input());
+    assert_eq!(core.take_refused(), 1);
     core.complete(1, Ok(Body::Rclunk));
-    assert!(matches!(
-        core.next_action(),
-        Ok(Some(Action::Start { tag: 2, .. }))
-    ));
-    assert_eq!(core.next_action(), Ok(Some(Action::Cancel { tag: 2 })));
     assert!(matches!(
         core.next_action(),
         Ok(Some(Action::Start { tag: 4, .. }))
     ));
-    let tags: Vec<u16> = replies(&mut core).iter().map(|m| m.tag).collect();
-    assert_eq!(tags, [1, 3]);
+    let got = replies(&mut core);
+    let tags: Vec<u16> = got.iter().map(|m| m.tag).collect();
+    assert_eq!(tags, [3, 5, 1]);
+    assert_eq!(got[0].body, Body::Rflush);
+    assert_eq!(
+        got[1].body,
+        Body::Rerror {
+            ename: "too many outstanding requests".into()
+        }
+    );
 }
 
 #[test]
