@@ -195,8 +195,8 @@ async fn an_old_revision_is_refused_and_a_monitor_resynchronises() {
     drop((keep, added, churn));
 }
 
-/// The feed's `watch` file, opened and started on its own 9P connection.
-async fn raw_watch(server: &RunningServer, request: &str) -> registries::styx::Fid {
+/// A 9P client of `server` on a connection of its own.
+async fn raw_client(server: &RunningServer) -> Client {
     let Some(registries::net::Addr::Tcp { host, port }) = server.local_addrs().first().cloned()
     else {
         panic!("not tcp");
@@ -204,13 +204,21 @@ async fn raw_watch(server: &RunningServer, request: &str) -> registries::styx::F
     let s = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
         .unwrap();
-    let client = Client::connect(s).await.unwrap();
+    Client::connect(s).await.unwrap()
+}
+
+/// The feed's `watch` file, opened and started on its own 9P connection, and the feed root it
+/// was walked from (the watcher lasts as long as they do).
+async fn raw_watch(
+    server: &RunningServer,
+    request: &str,
+) -> (registries::styx::Fid, registries::styx::Fid) {
+    let client = raw_client(server).await;
     let root = client.attach("reader", "feed").await.unwrap();
     let mut w = root.walk(&["watch"]).await.unwrap();
     w.open(ORDWR).await.unwrap();
     w.write(0, request.as_bytes()).await.unwrap();
-    std::mem::forget(root);
-    w
+    (root, w)
 }
 
 #[tokio::test]
@@ -221,7 +229,7 @@ async fn a_reader_that_falls_behind_is_told_and_a_monitor_catches_up() {
     };
     let server = common::registry::start_server(Server::new().with_feed_limits(limits)).await;
     let reg = client(&server).await;
-    let slow = raw_watch(&server, "now").await;
+    let (_root, slow) = raw_watch(&server, "now").await;
     let mut mon = Monitor::new(&reg, &[] as &[(&str, &str)]).await.unwrap();
     let mut held = Vec::new();
     for i in 0..50 {
@@ -252,25 +260,12 @@ async fn a_reader_that_falls_behind_is_told_and_a_monitor_catches_up() {
 #[tokio::test]
 async fn the_feed_is_outside_inferno_s_tree() {
     let server = common::registry::start().await;
-    let Some(registries::net::Addr::Tcp { host, port }) = server.local_addrs().first().cloned()
-    else {
-        panic!("not tcp");
-    };
-    let s = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .unwrap();
-    let client = Client::connect(s).await.unwrap();
+    let client = raw_client(&server).await;
     // A plain attach: Inferno's files, and no `watch`.
-    let mut root = client.attach("me", "").await.unwrap();
-    root.open(OREAD).await.unwrap();
-    let names: Vec<String> = root
-        .read_dir()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
-    assert_eq!(names, ["new", "index", "find", "event"]);
+    assert_eq!(
+        root_names(&client, "").await,
+        ["new", "index", "find", "event"]
+    );
     assert!(
         client
             .attach("me", "")
@@ -281,16 +276,15 @@ async fn the_feed_is_outside_inferno_s_tree() {
             .is_err()
     );
     // The feed's tree holds `watch` alone.
-    let mut feed = client.attach("me", "feed").await.unwrap();
-    feed.open(OREAD).await.unwrap();
-    let names: Vec<String> = feed
-        .read_dir()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
-    assert_eq!(names, ["watch"]);
+    assert_eq!(root_names(&client, "feed").await, ["watch"]);
+}
+
+/// The names in the root directory of the tree attach name `aname` gives.
+async fn root_names(client: &Client, aname: &str) -> Vec<String> {
+    let mut root = client.attach("me", aname).await.unwrap();
+    root.open(OREAD).await.unwrap();
+    let dir = root.read_dir().await.unwrap();
+    dir.into_iter().map(|d| d.name).collect()
 }
 
 #[tokio::test]
@@ -321,14 +315,7 @@ async fn without_a_feed_the_monitor_falls_back_to_event_and_find() {
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let server = common::registry::start().await;
-    let Some(registries::net::Addr::Tcp { host, port }) = server.local_addrs().first().cloned()
-    else {
-        panic!("not tcp");
-    };
-    let s = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .unwrap();
-    let client = Client::connect(s).await.unwrap();
+    let client = raw_client(&server).await;
     let root = client.attach("me", "feed").await.unwrap();
     let mut w = root.walk(&["watch"]).await.unwrap();
     w.open(ORDWR).await.unwrap();

@@ -40,16 +40,20 @@ async fn with_one_service() -> (
 ) {
     let server = common::registry::start().await;
     let addr = server.local_addrs()[0].to_string();
-    let reg = registries::Registry::open(&addr).await.unwrap();
-    let held = reg
-        .register(
-            "tcp!a!1",
-            &registries::Attributes::new([("proto", "styx")]),
-            false,
-        )
-        .await
-        .unwrap();
+    let (reg, held) = register_at(&addr, "tcp!a!1", &[("proto", "styx")]).await;
     (server, reg, held, addr)
+}
+
+/// Registers `name` with `pairs` at the registry `addr` through the library.
+async fn register_at(
+    addr: &str,
+    name: &str,
+    pairs: &[(&str, &str)],
+) -> (registries::Registry, registries::Registered) {
+    let reg = registries::Registry::open(addr).await.unwrap();
+    let attrs = registries::Attributes::new(pairs.iter().copied());
+    let held = reg.register(name, &attrs, false).await.unwrap();
+    (reg, held)
 }
 
 #[tokio::test]
@@ -252,15 +256,7 @@ async fn watch_reports_what_changed_while_the_registry_was_away() {
     let m = format!("tcp!127.0.0.1!{port}");
     // The registry restarts empty, so what the watcher saw before is removed, and what the new
     // registry holds is added.
-    let old = registries::Registry::open(&m).await.unwrap();
-    let _old = old
-        .register(
-            "tcp!old!1",
-            &registries::Attributes::new([("k", "v")]),
-            false,
-        )
-        .await
-        .unwrap();
+    let (_old, _held) = register_at(&m, "tcp!old!1", &[("k", "v")]).await;
     let (mut watcher, mut lines) = watch(&["watch", "-m", &m, "k", "v"]);
     assert_eq!(without_rev(&next(&mut lines).await), "+ tcp!old!1 k v");
 
