@@ -43,7 +43,7 @@ async fn read_to_close(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 #[tokio::test]
 async fn idle_find_connection_is_closed() {
     let limits = ShimLimits {
-        find_idle_timeout: Some(Duration::from_millis(200)),
+        find_deadline: Some(Duration::from_millis(200)),
         ..ShimLimits::default()
     };
     let (_server, shim) = fixture(limits).await;
@@ -56,6 +56,24 @@ async fn idle_find_connection_is_closed() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
     }
 
+    // Half a query, then a byte now and then: closed at the deadline all the same.
+    let mut trickle = TcpStream::connect(find).await.unwrap();
+    let started = std::time::Instant::now();
+    let dripping = async {
+        for b in b"proto styx" {
+            if trickle.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    dripping.await;
+    match read_to_close(&mut trickle).await {
+        Ok(got) => assert!(got.is_empty(), "trickling query got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
     // Half a query, then silence: closed as well.
     let mut partial = TcpStream::connect(find).await.unwrap();
     partial.write_all(b"proto ").await.unwrap();
@@ -66,9 +84,31 @@ async fn idle_find_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn a_new_port_connection_without_its_first_line_is_closed() {
+    let limits = ShimLimits {
+        new_deadline: Some(Duration::from_millis(200)),
+        ..ShimLimits::default()
+    };
+    let (_server, shim) = fixture(limits).await;
+    let mut silent = TcpStream::connect(shim.local_addrs().new).await.unwrap();
+    match read_to_close(&mut silent).await {
+        Ok(got) => assert!(got.is_empty(), "got {got:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    // A registration made in time stays, quiet, past the deadline.
+    let mut held = TcpStream::connect(shim.local_addrs().new).await.unwrap();
+    held.write_all(b"tcp!kept!1 k v\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut q = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    q.write_all(b"k v\n").await.unwrap();
+    let got = read_to_close(&mut q).await.unwrap();
+    assert_eq!(String::from_utf8(got).unwrap(), "tcp!kept!1 k v\n");
+}
+
+#[tokio::test]
 async fn slow_reader_of_a_find_reply_gets_all_of_it() {
     let limits = ShimLimits {
-        find_idle_timeout: Some(Duration::from_millis(200)),
+        find_deadline: Some(Duration::from_millis(200)),
         ..ShimLimits::default()
     };
     let (server, shim) = fixture(limits).await;

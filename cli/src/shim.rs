@@ -17,12 +17,18 @@ pub struct LimitArgs {
     #[arg(long = "shim-max-connections", value_name = "N",
           default_value_t = ShimLimits::DEFAULT_MAX_CONNECTIONS)]
     shim_max_connections: usize,
-    /// Close a find-port (6702) connection that sends nothing for this many seconds before its
-    /// query line is complete (decimals allowed; 0: never).
-    #[arg(long = "shim-idle-timeout", value_name = "SECONDS",
-          default_value_t = ShimLimits::DEFAULT_FIND_IDLE_TIMEOUT.as_secs_f64(),
+    /// Close a find-port (6702) connection whose query line is not complete this many seconds
+    /// after it was accepted (decimals allowed; 0: never).
+    #[arg(long = "shim-find-deadline", alias = "shim-idle-timeout", value_name = "SECONDS",
+          default_value_t = ShimLimits::DEFAULT_FIND_DEADLINE.as_secs_f64(),
           value_parser = crate::opts::seconds)]
-    shim_idle_timeout: f64,
+    shim_find_deadline: f64,
+    /// Close a new-port (6701) connection whose first line (the registration) is not complete
+    /// this many seconds after it was accepted (decimals allowed; 0: never).
+    #[arg(long = "shim-new-deadline", value_name = "SECONDS",
+          default_value_t = ShimLimits::DEFAULT_NEW_DEADLINE.as_secs_f64(),
+          value_parser = crate::opts::seconds)]
+    shim_new_deadline: f64,
 }
 
 impl LimitArgs {
@@ -30,11 +36,15 @@ impl LimitArgs {
     pub fn limits(&self) -> ShimLimits {
         ShimLimits {
             max_connections: self.shim_max_connections.max(1),
-            find_idle_timeout: Some(self.shim_idle_timeout)
-                .filter(|s| *s > 0.0)
-                .map(Duration::from_secs_f64),
+            find_deadline: deadline(self.shim_find_deadline),
+            new_deadline: deadline(self.shim_new_deadline),
         }
     }
+}
+
+/// A deadline in seconds, 0 for none.
+fn deadline(secs: f64) -> Option<Duration> {
+    Some(secs).filter(|s| *s > 0.0).map(Duration::from_secs_f64)
 }
 
 /// Serve the TCP shim of Inferno::RegMgr::TCP (ports 6701 new, 6702 find, 6703 event) in front

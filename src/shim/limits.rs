@@ -10,25 +10,32 @@ pub struct ShimLimits {
     /// Most connections the shim serves at once, over its three ports together; further ones
     /// wait in the listen backlog until one ends. Default 1,024 (the 9P server's default).
     pub max_connections: usize,
-    /// A connection to the find port that sends nothing for this long before its query line
-    /// is complete is closed. Once the query is in, the reply is written however long it takes.
-    /// `None`: never. Default 5 minutes. The new and event ports have no idle timeout: their
-    /// connections are meant to stay open and quiet.
-    pub find_idle_timeout: Option<Duration>,
+    /// A connection to the find port whose query line is not complete this long after it was
+    /// accepted is closed: a deadline, so a client that trickles a byte now and then is closed
+    /// too. Once the query is in, the reply is written however long it takes. `None`: never.
+    /// Default 5 minutes.
+    pub find_deadline: Option<Duration>,
+    /// A connection to the new port whose first line (the registration) is not complete this
+    /// long after it was accepted is closed. After it, the connection may stay open and quiet
+    /// for ever: that is the registration. `None`: never. Default 1 minute.
+    pub new_deadline: Option<Duration>,
 }
 
 impl ShimLimits {
     /// The default [`ShimLimits::max_connections`].
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-    /// The default [`ShimLimits::find_idle_timeout`].
-    pub const DEFAULT_FIND_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    /// The default [`ShimLimits::find_deadline`].
+    pub const DEFAULT_FIND_DEADLINE: Duration = Duration::from_secs(5 * 60);
+    /// The default [`ShimLimits::new_deadline`].
+    pub const DEFAULT_NEW_DEADLINE: Duration = Duration::from_secs(60);
 }
 
 impl Default for ShimLimits {
     fn default() -> Self {
         ShimLimits {
             max_connections: ShimLimits::DEFAULT_MAX_CONNECTIONS,
-            find_idle_timeout: Some(ShimLimits::DEFAULT_FIND_IDLE_TIMEOUT),
+            find_deadline: Some(ShimLimits::DEFAULT_FIND_DEADLINE),
+            new_deadline: Some(ShimLimits::DEFAULT_NEW_DEADLINE),
         }
     }
 }

@@ -6,7 +6,8 @@
 //!   registration that fails, or a lost registry connection, closes the connection.
 //! * **find** (6702): one query line `[attr val]...` (empty: every service); the reply is the
 //!   matching service lines, then the server closes. A connection that sends nothing for
-//!   [`ShimLimits::find_idle_timeout`] (5 minutes) before its query is complete is closed.
+//!   [`ShimLimits::find_deadline`] (5 minutes) of being accepted without a complete query is
+//!   closed.
 //! * **event** (6703): `READY\n` once the registry's `event` file is open (so no later change is
 //!   missed), then one `%8.8d\n` line per coalesced change; the client closes to stop.
 //!

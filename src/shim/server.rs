@@ -172,14 +172,17 @@ impl Builder {
             event: socket_addr(&event)?,
         };
         let backend = self.backend;
-        let find_idle = self.limits.find_idle_timeout;
+        let deadlines = Deadlines {
+            find: self.limits.find_deadline,
+            new: self.limits.new_deadline,
+        };
         let mut accepting = Accepting::new();
         // One group, so that one cap covers the three ports together.
         accepting.spawn(
             "shim",
             vec![(new, Port::New), (find, Port::Find), (event, Port::Event)],
             self.limits.max_connections,
-            move |port, stream, _peer| serve_port(backend.clone(), port, stream, find_idle),
+            move |port, stream, peer| serve_port(backend.clone(), port, stream, peer, deadlines),
         );
         Ok(RunningShim { addrs, accepting })
     }
@@ -222,22 +225,53 @@ enum Port {
 }
 
 /// Serves one connection on `port`, logging how it ended.
+/// How long the new and find ports wait for a client's line.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    find: Option<Duration>,
+    new: Option<Duration>,
+}
+
 async fn serve_port(
     backend: Arc<dyn Backend>,
     port: Port,
     stream: Stream,
-    find_idle: Option<Duration>,
+    peer: String,
+    deadlines: Deadlines,
 ) {
     let Stream::Tcp(stream) = stream else {
         return;
     };
     let r = match port {
-        Port::New => serve_new(&*backend, stream).await,
-        Port::Find => serve_find(&*backend, stream, find_idle).await,
+        Port::New => serve_new(&*backend, stream, deadlines.new).await,
+        Port::Find => serve_find(&*backend, stream, deadlines.find).await,
         Port::Event => serve_event(&*backend, stream).await,
     };
-    if let Err(e) = r {
-        tracing::debug!("shim: {port:?} connection ended: {e}");
+    match r {
+        Err(e) if e.downcast_ref::<LateLine>().is_some() => {
+            tracing::info!("shim: {peer}: {port:?} connection closed: {e}");
+        }
+        Err(e) => tracing::debug!("shim: {peer}: {port:?} connection ended: {e}"),
+        Ok(()) => {}
+    }
+}
+
+/// A client's line did not come in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no complete line within {0:?}")]
+struct LateLine(Duration);
+
+/// The next record of `lines`, within `deadline` when there is one.
+async fn line_within<R: tokio::io::AsyncRead + Unpin>(
+    lines: &mut RecordReader<R>,
+    deadline: Option<Duration>,
+) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
+    match deadline {
+        Some(d) => match tokio::time::timeout(d, lines.next_record()).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(Box::new(LateLine(d))),
+        },
+        None => Ok(lines.next_record().await?),
     }
 }
 
@@ -251,10 +285,14 @@ type ConnResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Port 6701: the first line registers, later lines update, the end of the connection
 /// unregisters. Any failure closes the connection, which is how the client learns of it.
-async fn serve_new(backend: &dyn Backend, stream: TcpStream) -> ConnResult {
+async fn serve_new(
+    backend: &dyn Backend,
+    stream: TcpStream,
+    deadline: Option<Duration>,
+) -> ConnResult {
     let (rd, _wr) = stream.into_split();
     let mut lines = RecordReader::new(rd, MAX_LINE);
-    let Some(first) = lines.next_record().await? else {
+    let Some(first) = line_within(&mut lines, deadline).await? else {
         return Ok(());
     };
     let mut w = words(&first).into_iter();
@@ -288,18 +326,18 @@ async fn serve_new(backend: &dyn Backend, stream: TcpStream) -> ConnResult {
     result
 }
 
-/// Port 6702: one query line, the matching services, then close. A client that sends nothing
-/// for `idle` while its query is incomplete is dropped; the reply has no time limit.
+/// Port 6702: one query line, the matching services, then close. A client whose query is not
+/// complete by `deadline` is dropped; the reply has no time limit.
 async fn serve_find(
     backend: &dyn Backend,
     stream: TcpStream,
-    idle: Option<Duration>,
+    deadline: Option<Duration>,
 ) -> ConnResult {
     let (rd, mut wr) = stream.into_split();
-    let mut lines = RecordReader::new(rd, MAX_LINE).with_idle_timeout(idle);
+    let mut lines = RecordReader::new(rd, MAX_LINE);
     // A client that closes without a line gets every service, as Inferno's `read` then leaves
     // the find file's filter empty.
-    let query = lines.next_record().await?.unwrap_or_default();
+    let query = line_within(&mut lines, deadline).await?.unwrap_or_default();
     let query = pairs(words(&query))?;
     let reply = backend.find(query).await?;
     wr.write_all(reply.as_bytes()).await?;
