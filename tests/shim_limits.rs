@@ -1,5 +1,6 @@
 //! The shim's limits: an idle find connection is closed, a slow reader of a find reply is not,
-//! and beyond the connection cap a client waits until a slot is free.
+//! and beyond a port's connection cap a client waits until a slot is free, while the other
+//! ports are served.
 
 mod common;
 
@@ -135,7 +136,7 @@ async fn slow_reader_of_a_find_reply_gets_all_of_it() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_for_a_slot() {
+async fn connections_beyond_a_port_s_cap_wait_and_other_ports_are_served() {
     let limits = ShimLimits {
         max_connections: 2,
         ..ShimLimits::default()
@@ -159,21 +160,27 @@ async fn connections_beyond_the_cap_wait_for_a_slot() {
         watchers.push(r);
     }
 
-    // A third connection (to another port: the cap covers all three) is queued, not served.
-    let mut third = TcpStream::connect(addrs.find).await.unwrap();
-    third.write_all(b"proto styx\n").await.unwrap();
-    let mut byte = [0u8; 1];
-    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
+    // Another port has a cap of its own: a find is served at once.
+    let mut other = TcpStream::connect(addrs.find).await.unwrap();
+    other.write_all(b"proto styx\n").await.unwrap();
+    let got = read_to_close(&mut other).await.expect("reply");
+    assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
+
+    // A third event watcher is queued, not served.
+    let mut third = BufReader::new(TcpStream::connect(addrs.event).await.unwrap());
+    let mut line = String::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read_line(&mut line)).await;
     assert!(early.is_err(), "served beyond the cap: {early:?}");
 
     // One watcher leaves: the third is served.
     drop(watchers.pop());
-    let got = read_to_close(&mut third).await.expect("reply");
-    assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
+    within(third.read_line(&mut line)).await.unwrap();
+    assert_eq!(line, "READY\n");
 
-    // And the slot it used is free again afterwards.
-    let mut fourth = TcpStream::connect(addrs.find).await.unwrap();
-    fourth.write_all(b"proto styx\n").await.unwrap();
-    let got = read_to_close(&mut fourth).await.expect("reply");
-    assert_eq!(String::from_utf8(got).unwrap(), "tcp!a!1 proto styx\n");
+    // And the slot the leaver used is free again afterwards for the next one.
+    drop(watchers.pop());
+    let mut fourth = BufReader::new(TcpStream::connect(addrs.event).await.unwrap());
+    let mut line = String::new();
+    within(fourth.read_line(&mut line)).await.unwrap();
+    assert_eq!(line, "READY\n");
 }

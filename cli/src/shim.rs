@@ -12,8 +12,8 @@ use std::time::Duration;
 /// The shim's limits on the command line (`registry shim` and `registry serve`).
 #[derive(clap::Args)]
 pub struct LimitArgs {
-    /// Most shim connections served at once, over its three ports; further ones wait in the
-    /// listen backlog.
+    /// Most shim connections served at once on each of its three ports; further ones wait in
+    /// the listen backlog.
     #[arg(long = "shim-max-connections", value_name = "N",
           default_value_t = ShimLimits::DEFAULT_MAX_CONNECTIONS)]
     shim_max_connections: usize,

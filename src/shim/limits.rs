@@ -7,8 +7,10 @@ use std::time::Duration;
 /// The limits a shim enforces. Set them with [`Builder::limits`](super::Builder::limits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShimLimits {
-    /// Most connections the shim serves at once, over its three ports together; further ones
-    /// wait in the listen backlog until one ends. Default 1,024 (the 9P server's default).
+    /// Most connections the shim serves at once on each of its three ports (each port has a
+    /// cap of its own, so that one port's clients cannot shut out another's); further ones
+    /// wait in the listen backlog until one ends, and the log says so. Default 1,024 (the 9P
+    /// server's default).
     pub max_connections: usize,
     /// A connection to the find port whose query line is not complete this long after it was
     /// accepted is closed: a deadline, so a client that trickles a byte now and then is closed

@@ -15,7 +15,7 @@
 //! process ([`Local`], used by `registry serve`), or one elsewhere reached over 9P
 //! ([`crate::relay::Remote`], `registry shim --registry ADDR [-k KEYFILE]`, the role of Inferno's
 //! `listen` script). At most [`ShimLimits::max_connections`]
-//! (1,024) connections are served at once, over the three ports; further ones wait in the
+//! (1,024) connections are served at once on each port; further ones wait in the
 //! listen backlog. The client
 //! side is [`Registry::connect_shim`](crate::client::Registry::connect_shim).
 //!

@@ -177,13 +177,23 @@ impl Builder {
             new: self.limits.new_deadline,
         };
         let mut accepting = Accepting::new();
-        // One group, so that one cap covers the three ports together.
-        accepting.spawn(
-            "shim",
-            vec![(new, Port::New), (find, Port::Find), (event, Port::Event)],
-            self.limits.max_connections,
-            move |port, stream, peer| serve_port(backend.clone(), port, stream, peer, deadlines),
-        );
+        // A cap of its own for each port, so that connections to one (silent new-port sockets,
+        // say) never shut the others out.
+        for (listener, port, name) in [
+            (new, Port::New, "shim new"),
+            (find, Port::Find, "shim find"),
+            (event, Port::Event, "shim event"),
+        ] {
+            let backend = backend.clone();
+            accepting.spawn(
+                name,
+                vec![(listener, port)],
+                self.limits.max_connections,
+                move |port, stream, peer| {
+                    serve_port(backend.clone(), port, stream, peer, deadlines)
+                },
+            );
+        }
         Ok(RunningShim { addrs, accepting })
     }
 }
