@@ -65,6 +65,11 @@ pub struct Args {
     /// beyond it fail with `too many fids`.
     #[arg(long = "max-fids", value_name = "N", default_value_t = Limits::default().max_fids)]
     max_fids: usize,
+    /// Close a 9P connection that has not sent its Tversion and Tattach this many seconds after
+    /// it was accepted, so that silent sockets cannot hold connection slots (0: never).
+    #[arg(long = "handshake-timeout", value_name = "SECONDS", default_value = "30",
+          value_parser = crate::opts::seconds)]
+    handshake_timeout: f64,
     /// Changes the change feed keeps for watchers that resume from a revision (`registry watch
     /// --from`, a reconnecting `watch`); older ones are compacted. 0 keeps none.
     #[arg(long = "history", value_name = "N", default_value_t = FeedLimits::DEFAULT_HISTORY)]
@@ -119,6 +124,9 @@ pub async fn run(args: Args) -> CmdResult {
             .unwrap_or_else(|| default_max_connections(nofile))
             .max(1),
         max_fids: args.max_fids.max(1),
+        handshake_timeout: Some(args.handshake_timeout)
+            .filter(|s| *s > 0.0)
+            .map(std::time::Duration::from_secs_f64),
         ..Limits::default()
     };
     let mut b = Server::builder();

@@ -118,14 +118,21 @@ struct Clock {
     partial: Option<(Instant, u64)>,
     /// Since when the peer has not taken our replies.
     blocked: Option<Instant>,
+    /// When the connection began (the handshake timeout).
+    started: Instant,
+    /// Whether it has attached (held a fid) yet.
+    attached: bool,
 }
 
 impl Clock {
     fn new() -> Clock {
+        let now = Instant::now();
         Clock {
-            active: Instant::now(),
+            active: now,
             partial: None,
             blocked: None,
+            started: now,
+            attached: false,
         }
     }
 }
@@ -279,7 +286,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
             _ => None,
         };
         let idle = self.core.is_idle() && self.resetting.is_none() && !partial;
+        if !self.clock.attached && !lock(&self.conn.fids).is_empty() {
+            self.clock.attached = true;
+        }
         let deadlines = [
+            (
+                limits
+                    .handshake_timeout
+                    .filter(|_| !self.clock.attached)
+                    .map(|d| self.clock.started + d),
+                "no Tversion and Tattach in time",
+            ),
             (
                 self.clock.partial.map(|(t, _)| t + limits.message_timeout),
                 "half-sent message timed out",

@@ -23,6 +23,9 @@ pub struct Limits {
     /// Most connections an accept loop serves at once (the registry server's listeners
     /// together); further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// A connection that has not done its Tversion and Tattach this long after it began is
+    /// closed, so that silent sockets cannot hold connection slots. `None`: never. Default 30 s.
+    pub handshake_timeout: Option<Duration>,
     /// A connection with no request outstanding that sends nothing for this long is closed.
     /// `None`: never.
     pub idle_timeout: Option<Duration>,
@@ -39,6 +42,7 @@ impl Default for Limits {
             max_fids: 65_536,
             max_outstanding: 256,
             max_connections: 1024,
+            handshake_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
             message_timeout: Duration::from_secs(30),
         }
