@@ -2,7 +2,6 @@
 //! change concerns has it, among many watchers of other groups, and how many changes a follower
 //! of the whole catalogue keeps up with (ours: a `Monitor`; etcd: a watch of the prefix).
 
-use super::scenarios::Catalogue;
 use super::stats::{Samples, Summary};
 use super::sys::CpuSpan;
 use super::system::{BenchResult, Svc, System};
@@ -179,11 +178,4 @@ pub async fn follow_rate<S: System>(
         made,
         seen,
     })
-}
-
-/// Grows a catalogue of `n` services for the feed scenarios (in groups of ten).
-pub async fn catalogue<S: System>(sys: &Arc<S>, n: usize) -> BenchResult<Catalogue<S>> {
-    let mut c = Catalogue::new();
-    c.grow_to(sys, n).await?;
-    Ok(c)
 }

@@ -279,7 +279,8 @@ async fn run_feed<S: System>(
     let label = sys.label();
     let side = Side::of(label);
     let n = plan.feed_services;
-    let catalogue = feed::catalogue(sys, n).await?;
+    let mut catalogue = scenarios::Catalogue::new();
+    catalogue.grow_to(sys, n).await?;
     for &w in &plan.feed_watchers {
         let what = format!("feed: 1 of {w} watchers");
         match feed::filtered_wake(sys, w, plan.feed_rounds).await {

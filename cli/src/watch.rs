@@ -109,15 +109,13 @@ async fn watch(args: &Args, filter: &[(&str, &str)]) -> CmdResult {
 async fn reconnect(opt: &RegistryOpt, filter: &[(&str, &str)], from: Position) -> Monitor {
     let mut backoff = Backoff::new(RETRY.0, RETRY.1);
     loop {
-        tokio::time::sleep(backoff.next_delay()).await;
-        let attempt = async {
-            let reg = opt.open().await?;
-            opt.limit("event", Monitor::resume(&reg, filter, from.clone()))
-                .await
-        };
-        match attempt.await {
+        let reg = reopen(opt, &mut backoff).await;
+        match opt
+            .limit("event", Monitor::resume(&reg, filter, from.clone()))
+            .await
+        {
             Ok(m) => return m,
-            Err(e) => tracing::debug!("watch: reconnecting: {e}"),
+            Err(e) => tracing::debug!("watch: resuming: {e}"),
         }
     }
 }
@@ -148,7 +146,7 @@ async fn watch_from(args: &Args, filter: &[(&str, &str)], rev: u64) -> CmdResult
                 }
             }
         }
-        reg = reopen(&args.reg).await;
+        reg = reopen(&args.reg, &mut Backoff::new(RETRY.0, RETRY.1)).await;
         eprintln!("registry: watching again from revision {next}");
     }
 }
@@ -169,9 +167,9 @@ fn refused(e: Box<dyn std::error::Error + Send + Sync>, rev: u64) -> CmdResult {
     }
 }
 
-/// A new connection to the registry, as often as it takes.
-async fn reopen(opt: &RegistryOpt) -> Registry {
-    let mut backoff = Backoff::new(RETRY.0, RETRY.1);
+/// A new connection to the registry, as often as it takes, waiting as `backoff` says before
+/// each attempt.
+async fn reopen(opt: &RegistryOpt, backoff: &mut Backoff) -> Registry {
     loop {
         tokio::time::sleep(backoff.next_delay()).await;
         match opt.open().await {

@@ -284,10 +284,14 @@ impl RegistryFs {
         let text = watcher.next_text().await.map_err(FsError::from)?;
         let mut f = lock(&fid.inner);
         let w = f.watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
-        // A concurrent read may have left text pending: keep the order.
-        let mut all = bytes::BytesMut::from(&w.pending[..]);
-        all.extend_from_slice(text.as_bytes());
-        w.pending = all.freeze();
+        w.pending = if w.pending.is_empty() {
+            Bytes::from(text)
+        } else {
+            // A concurrent read left text pending: keep the order.
+            let mut all = bytes::BytesMut::from(&w.pending[..]);
+            all.extend_from_slice(text.as_bytes());
+            all.freeze()
+        };
         Ok(take(&mut w.pending, count))
     }
 

@@ -49,7 +49,6 @@ where
         fids: Mutex::new(HashMap::new()),
         owed: Mutex::new(Vec::new()),
         fid_cap_logged: std::sync::atomic::AtomicBool::new(false),
-        refusals_logged: std::sync::atomic::AtomicBool::new(false),
     });
     let mut guard = Cleanup(Some(conn.clone()));
     let mut driver = Driver {
@@ -61,6 +60,7 @@ where
         unflushed: false,
         clock: Clock::new(),
         timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+        refusals_logged: false,
     };
     let result = poll_fn(|cx| driver.poll(cx)).await;
     // The requests go first (their futures are dropped), then every fid is clunked, those a
@@ -107,6 +107,8 @@ struct Driver<S, F: FileSystem> {
     unflushed: bool,
     clock: Clock,
     timer: Pin<Box<Sleep>>,
+    /// Requests were refused for want of room and the log said so (once per connection).
+    refusals_logged: bool,
 }
 
 /// When the three timeouts of [`Limits`] started counting.
@@ -198,10 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
         let refused = self.core.take_refused();
         if refused > 0 {
             // Once a connection at warn level, then at debug: a flood must not flood the log.
-            let first = !self
-                .conn
-                .refusals_logged
-                .swap(true, std::sync::atomic::Ordering::Relaxed);
+            let first = !std::mem::replace(&mut self.refusals_logged, true);
             let (peer, max) = (&self.conn.ctx.peer, self.conn.limits.max_outstanding);
             if first {
                 tracing::warn!(
@@ -347,8 +346,6 @@ pub(super) struct Conn<F: FileSystem> {
     owed: Mutex<Vec<Arc<FidEntry<F::Fid>>>>,
     /// The fid cap was reached and said so in the log (once per connection).
     pub(super) fid_cap_logged: std::sync::atomic::AtomicBool,
-    /// Requests were refused for want of room and the log said so (once per connection).
-    refusals_logged: std::sync::atomic::AtomicBool,
 }
 
 /// The 9P traffic at debug level: each request as it starts, each reply as it completes.
