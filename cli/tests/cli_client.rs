@@ -3,18 +3,14 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
 use common::within;
 
+use process::registry;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-
-fn registry(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
-    c.args(args).kill_on_drop(true).stdin(Stdio::null());
-    c
-}
+use tokio::process::{Child, ChildStderr, ChildStdout};
 
 /// Runs a command to completion: (success, stdout, stderr).
 async fn run(args: &[&str]) -> (bool, String, String) {

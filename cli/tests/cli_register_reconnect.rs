@@ -5,16 +5,11 @@
 mod common;
 mod process;
 
+use process::registry;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStderr, Command};
-
-fn registry(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
-    c.args(args).kill_on_drop(true).stdin(Stdio::null());
-    c
-}
+use tokio::process::ChildStderr;
 
 /// Generous bound: a registration comes back only after the registry restarts.
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {

@@ -7,20 +7,12 @@ mod common;
 mod process;
 
 use common::within;
+use process::registry;
 use process::serve;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-fn registry(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
-    c.args(args)
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .env_remove("registry");
-    c
-}
+use tokio::process::{Child, ChildStdout};
 
 async fn run(args: &[&str]) -> Output {
     within(registry(args).output()).await.unwrap()

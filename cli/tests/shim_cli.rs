@@ -3,26 +3,19 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod process;
 
 use common::within;
+use process::registry;
 use registries::client::{Attributes, Registry};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpStream;
-use tokio::process::{Child, ChildStderr, Command};
-
-fn registry(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
-    c.args(args)
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped());
-    c
-}
+use tokio::process::{Child, ChildStderr};
 
 /// Starts a command and reads its stderr until a line containing `want`.
 async fn spawn_until(args: &[&str], want: &str) -> (Child, Lines<BufReader<ChildStderr>>, String) {
-    let mut child = registry(args).spawn().unwrap();
+    let mut child = registry(args).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     loop {
         let line = within(err.next_line())

@@ -7,6 +7,18 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The `registry` command with `args`: killed when dropped, standard input empty, and the
+/// environment variable `registry` removed so that no test reaches another registry than the
+/// one it names.
+pub fn registry(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_registry"));
+    c.args(args)
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .env_remove("registry");
+    c
+}
+
 /// Starts `registry serve --listen ADDR --no-shim` and returns it with the port it bound, or
 /// `None` if it could not start (e.g. the port is not free again yet). The child is killed when
 /// dropped; its standard error is read to the end in the background.
