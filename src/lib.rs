@@ -45,6 +45,7 @@
 
 pub mod auth;
 pub mod client;
+pub(crate) mod etcd;
 pub mod manager;
 pub mod net;
 pub mod registry;

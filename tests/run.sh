@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite: sets up the Python 9P peers (venvs under target/peers), then runs every test.
+# The whole test suite: sets up the Python 9P peers (venvs under target/peers) and etcd, then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/peers/setup.sh
+# The etcd tests start a real three-member cluster: Debian's etcd-server (and etcdctl).
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            etcd-server etcd-client
+    else
+        echo "tests/run.sh: etcd is not installed: the etcd tests skip" \
+            "(Debian: apt-get install etcd-server etcd-client)" >&2
+    fi
+fi
 # Benchmarks are not tests: they run (optimised, printing figures) with `cargo bench`.
 cargo test --workspace --lib --bins --tests --examples --locked "$@"
 cargo test --workspace --doc --locked "$@"

@@ -2,10 +2,13 @@
 
 use crate::CmdResult;
 use registries::net::Addr;
-use registries::registry::{DEFAULT_LISTEN, FeedLimits, Server, ServerAuth};
+use registries::registry::{
+    DEFAULT_LISTEN, EtcdConfig, FeedLimits, Server, ServerAuth, ServerError,
+};
 use registries::styx::server::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Serve a registry(4) over 9P2000 (Styx), as Inferno's ndb/registry does.
 #[derive(clap::Args)]
@@ -25,6 +28,9 @@ Examples:
       clients then need `-k KEYFILE` (and the shim is off unless --shim-ports)
   registry serve --auth server.keyfile --alg sha1 --alg rc4_256
       accept only these algorithms (like `listen -a sha1 -a rc4_256`)
+  registry serve --etcd 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
+      keep the catalog in etcd: every serve with the same endpoints and prefix
+      serves one registry, and registrations outlive any one of them
   registry serve -f services.db
       start with the static services of an attrdb(6) file, e.g.
           service=net!click!1234
@@ -82,13 +88,49 @@ pub struct Args {
     /// does (clients then watch with `event` and `find`).
     #[arg(long = "no-feed")]
     no_feed: bool,
+    /// Keep the catalog in etcd (v3 API), at these client URLs (host:port or http://host:port,
+    /// comma-separated or repeated): every `serve` with the same endpoints and prefix serves
+    /// one catalog. Without it the catalog lives in this process.
+    #[arg(long = "etcd", value_name = "URL,...", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// With --etcd: the key prefix of this catalog (services are under PREFIXsvc/).
+    #[arg(long = "etcd-prefix", value_name = "PREFIX", requires = "etcd",
+          default_value = registries::registry::DEFAULT_PREFIX)]
+    etcd_prefix: String,
+    /// With --etcd: the TTL of this server's lease, in seconds: how long its non-persistent
+    /// registrations outlive it when it dies.
+    #[arg(
+        long = "lease-ttl",
+        value_name = "SECONDS",
+        requires = "etcd",
+        default_value_t = 10
+    )]
+    lease_ttl: u64,
+    /// With --etcd: how long a call to etcd keeps trying its members before the registry
+    /// reports "registry store unavailable" (and how long start waits for etcd).
+    #[arg(long = "etcd-timeout", value_name = "SECONDS", requires = "etcd", default_value = "5",
+          value_parser = crate::opts::seconds)]
+    etcd_timeout: f64,
     #[command(flatten)]
     shim_limits: crate::shim::LimitArgs,
 }
 
 impl Args {
-    /// An empty registry with these options' limits.
-    fn registry(&self, limits: &Limits) -> Server {
+    /// An empty registry with these options' limits, its catalog in etcd with --etcd.
+    async fn registry(&self, limits: &Limits) -> Result<Server, ServerError> {
+        let server = self.memory_registry(limits);
+        if self.etcd.is_empty() {
+            return Ok(server);
+        }
+        let mut cfg = EtcdConfig::new(self.etcd.clone());
+        cfg.prefix = self.etcd_prefix.clone();
+        cfg.lease_ttl = Duration::from_secs(self.lease_ttl.max(1));
+        cfg.deadline = Duration::from_secs_f64(self.etcd_timeout.max(0.1));
+        eprintln!("registry: connecting to etcd at {}", self.etcd.join(","));
+        server.with_etcd(&cfg).await
+    }
+
+    fn memory_registry(&self, limits: &Limits) -> Server {
         let feed = FeedLimits {
             history: self.history,
             queue: self.feed_queue.max(1),
@@ -150,15 +192,9 @@ pub async fn run(args: Args) -> CmdResult {
         );
         b = b.server_auth(auth);
     }
-    let demo = args.demo.then(|| {
-        let registry = args.registry(&limits);
-        let n = crate::demo::load(&registry);
-        (registry, n)
-    });
-    match &demo {
-        Some((registry, _)) => b = b.server(registry.clone()),
-        None => b = b.server(args.registry(&limits)),
-    }
+    let registry = args.registry(&limits).await?;
+    let demo = args.demo.then(|| crate::demo::load(&registry));
+    b = b.server(registry);
     let running = b.start().await?;
     for a in running.local_addrs() {
         eprintln!("registry: listening on {a}");
@@ -187,7 +223,7 @@ pub async fn run(args: Args) -> CmdResult {
         eprintln!("registry: shim {}", shim.local_addrs());
         Some(shim)
     };
-    if let (Some((_, n)), Some(first)) = (&demo, running.local_addrs().first()) {
+    if let (Some(n), Some(first)) = (&demo, running.local_addrs().first()) {
         eprint!("{}", crate::demo::banner(first, *n, args.auth.is_some()));
     }
     tokio::signal::ctrl_c().await?;

@@ -44,6 +44,19 @@ pub struct Entry {
     /// Attribute/value pairs in Inferno's list order (the order `index` prints). The strings
     /// are the attribute index's own, shared by every service with the same name or value.
     pub attrs: Vec<(Arc<str>, Arc<str>)>,
+    /// Where it stands in etcd (`registry serve --etcd`); `None` in memory, or not stored yet.
+    pub stored: Option<Stored>,
+    /// The front-end that registered it and the fid token there (etcd mode; `(0, 0)` else).
+    pub origin: (u64, u64),
+}
+
+/// An entry's key in etcd: the revisions that created it and last changed it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The key's create revision: which incarnation of the name this is.
+    pub create: i64,
+    /// The key's mod revision: which version of it.
+    pub modrev: i64,
 }
 
 impl Entry {
@@ -102,6 +115,11 @@ pub struct Catalog {
     start: u32,
     changes: watch::Sender<u32>,
     feed: Feed,
+    /// Set when the catalog is a replica of etcd: what only that mode needs.
+    replica: Option<replica::ReplicaState>,
+    /// While set, changes do not move the counter but are noted here, so that a batch of them
+    /// (a snapshot reload) wakes `event` readers once.
+    batching: Option<bool>,
 }
 
 impl Catalog {
@@ -117,6 +135,8 @@ impl Catalog {
             start,
             changes: watch::Sender::new(0),
             feed: Feed::new(Feed::base_now(), FeedLimits::default()),
+            replica: None,
+            batching: None,
         }
     }
 
@@ -195,6 +215,10 @@ impl Catalog {
     }
 
     fn bump(&mut self) {
+        if let Some(pending) = self.batching.as_mut() {
+            *pending = true;
+            return;
+        }
         self.rootvers = self.rootvers.wrapping_add(1);
         self.changes.send_replace(self.rootvers);
     }
@@ -238,9 +262,14 @@ impl Catalog {
             vers: 0,
             creator,
             attrs: Vec::new(),
+            stored: None,
+            origin: (0, 0),
         };
         self.slots.push(id);
         self.entries.insert(id, svc);
+        if let (Some(r), Some(fid)) = (self.replica.as_mut(), creator) {
+            r.by_creator.insert(fid, id);
+        }
         id
     }
 
@@ -319,6 +348,16 @@ impl Catalog {
     }
 
     fn unlink(&mut self, id: EntryId) -> Option<Entry> {
+        let svc = self.unlist(id)?;
+        if let (Some(r), Some(fid)) = (self.replica.as_mut(), svc.creator) {
+            r.by_creator.remove(&fid);
+        }
+        Some(svc)
+    }
+
+    /// Takes the entry out of the listing, the name table and the index (a visible removal for
+    /// the feed), and hands it back.
+    fn unlist(&mut self, id: EntryId) -> Option<Entry> {
         let svc = self.entries.remove(&id)?;
         self.slots.swap_remove(svc.slot);
         if let Some(moved) = self.slots.get(svc.slot).copied()
@@ -443,5 +482,8 @@ pub(super) fn matches_attrs(attrs: &[(Arc<str>, Arc<str>)], query: &[(String, St
     })
 }
 
+mod replica;
 #[cfg(test)]
 mod tests;
+
+pub use replica::{Plan, Release};

@@ -18,12 +18,12 @@ impl Server {
 
     /// Opens `new` as `owner` and writes `line` to it, as a 9P client's first write does; the
     /// service lives as long as the returned [`NewFile`] (unless it persists).
-    pub(crate) fn open_new(&self, owner: &str, line: &str) -> Result<NewFile, Diagnostic> {
+    pub(crate) async fn open_new(&self, owner: &str, line: &str) -> Result<NewFile, Diagnostic> {
         let fs = Arc::clone(self.fs());
         let token = fs.token();
         let id = fs.catalog().create(owner, Some(token), now());
         let file = NewFile { fs, id, token };
-        file.write(line)?;
+        file.write(line).await?;
         Ok(file)
     }
 
@@ -43,13 +43,18 @@ pub(crate) struct NewFile {
 
 impl NewFile {
     /// A further write to the registration (`attr val ...`).
-    pub(crate) fn write(&self, text: &str) -> Result<(), Diagnostic> {
-        self.fs.catalog().write(self.id, text, now())
+    pub(crate) async fn write(&self, text: &str) -> Result<(), Diagnostic> {
+        self.fs.write_service(self.id, text).await
     }
 }
 
 impl Drop for NewFile {
     fn drop(&mut self) {
-        self.fs.catalog().release(self.id, self.token, false);
+        let (fs, id, token) = (Arc::clone(&self.fs), self.id, self.token);
+        if fs.in_memory() {
+            fs.catalog().release(id, token, false);
+        } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { fs.release_service(id, token, false).await });
+        }
     }
 }

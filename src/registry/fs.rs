@@ -7,13 +7,16 @@
 
 use super::catalog::{Catalog, FidRef};
 use super::feed::Watcher;
+use super::index::EntryId;
 use super::node::{Node, mode_ok, openok};
+use super::store::{EtcdConfig, EtcdStore};
+use crate::etcd::EtcdError;
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::wire::{self, Diagnostic};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::watch;
 
 /// Inferno's diagnostic for "cannot happen" (`Egreg`).
@@ -36,6 +39,8 @@ pub struct RegistryFs {
     /// Whether attach name [`FEED_ANAME`] gives the feed's tree (else Inferno's, as Inferno's
     /// registry gives it for every attach name).
     feed: AtomicBool,
+    /// The catalog's home in etcd, when it has one (`registry serve --etcd`): changes go there.
+    store: OnceLock<Arc<EtcdStore>>,
 }
 
 /// What an open `watch` fid of the feed holds once its request is written.
@@ -132,6 +137,52 @@ impl RegistryFs {
             catalog: Mutex::new(catalog),
             next_fid: AtomicU64::new(1),
             feed: AtomicBool::new(true),
+            store: OnceLock::new(),
+        }
+    }
+
+    /// Keeps the catalog in etcd from now on (the catalog must be empty of services).
+    pub(crate) async fn use_etcd(self: &Arc<Self>, cfg: &EtcdConfig) -> Result<(), EtcdError> {
+        let store = EtcdStore::start(cfg, self).await?;
+        let _ = self.store.set(store);
+        Ok(())
+    }
+
+    /// Whether the catalog lives in this process only (no etcd).
+    pub(crate) fn in_memory(&self) -> bool {
+        self.store.get().is_none()
+    }
+
+    /// A write to service `id` (its creating fid, or its file): the first names it.
+    pub(crate) async fn write_service(&self, id: EntryId, text: &str) -> Result<(), Diagnostic> {
+        match self.store.get() {
+            Some(store) => store.write(self, id, text).await,
+            None => self.catalog().write(id, text, now()),
+        }
+    }
+
+    /// A clunk of fid `token` on service `id`: the service goes if the fid created it and it
+    /// does not persist (or `orclose`).
+    pub(crate) async fn release_service(&self, id: EntryId, token: FidRef, orclose: bool) {
+        match self.store.get() {
+            Some(store) => {
+                let rel = self.catalog().plan_release(id, token, orclose);
+                store.release(rel).await;
+            }
+            None => {
+                self.catalog().release(id, token, orclose);
+            }
+        }
+    }
+
+    /// A Tremove of service `id` by `uname`.
+    async fn remove_service(&self, id: EntryId, uname: &str) -> Result<(), Diagnostic> {
+        match self.store.get() {
+            Some(store) => {
+                let rel = self.catalog().plan_remove(id, uname)?;
+                store.remove(self, rel).await
+            }
+            None => self.catalog().remove(id, uname),
         }
     }
 
@@ -414,10 +465,15 @@ impl FileSystem for RegistryFs {
         }
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let s = String::from_utf8_lossy(&data);
+        let node = lock(&fid.inner).node;
+        if let Node::Svc(id) = node {
+            // Offsets are ignored: a client updates at the offset its registration left.
+            self.write_service(id, &s).await.map_err(err)?;
+            return Ok(len);
+        }
         let mut f = lock(&fid.inner);
         match f.node {
-            // Offsets are ignored: a client updates at the offset its registration left.
-            Node::Svc(id) => self.catalog().write(id, &s, now()).map_err(err)?,
+            Node::Svc(_) => return Err(EGREG.into()),
             Node::Find => {
                 f.filter = wire::parse_pairs(&s).map_err(err)?;
             }
@@ -438,7 +494,7 @@ impl FileSystem for RegistryFs {
         let node = lock(&fid.inner).node;
         match node {
             Node::Root => Err(errors::EPERM.into()),
-            Node::Svc(id) => self.catalog().remove(id, &fid.uname).map_err(err),
+            Node::Svc(id) => self.remove_service(id, &fid.uname).await.map_err(err),
             _ => Err(errors::EPERM.into()),
         }
     }
@@ -449,12 +505,17 @@ impl FileSystem for RegistryFs {
     }
 
     async fn clunk(&self, fid: &RegFid) {
+        let (node, mode) = {
+            let f = lock(&fid.inner);
+            (f.node, f.mode)
+        };
+        if let Node::Svc(id) = node {
+            let orclose = mode.is_some_and(|m| m & ORCLOSE != 0);
+            self.release_service(id, fid.token, orclose).await;
+        }
         let mut f = lock(&fid.inner);
         match f.node {
-            Node::Svc(id) => {
-                let orclose = f.mode.is_some_and(|m| m & ORCLOSE != 0);
-                self.catalog().release(id, fid.token, orclose);
-            }
+            Node::Svc(_) => {}
             Node::Event => {
                 if let Some(ev) = f.event.as_mut() {
                     ev.closed = true;

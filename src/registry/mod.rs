@@ -31,10 +31,13 @@ mod frontend;
 pub(crate) mod fs;
 pub(crate) mod index;
 pub(crate) mod node;
+mod record;
 mod server;
+mod store;
 
 pub use feed::FeedLimits;
 pub(crate) use frontend::NewFile;
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };
+pub use store::{DEFAULT_LEASE_TTL, DEFAULT_PREFIX, EtcdConfig};

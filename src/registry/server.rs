@@ -17,6 +17,7 @@ use super::attrdb;
 use super::catalog::Catalog;
 use super::feed::FeedLimits;
 use super::fs::{RegistryFs, now};
+use super::store::EtcdConfig;
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
 use crate::net::{Accepting, Addr, DialError, Listener, Stream};
 use crate::styx::server::{ConnCtx, Limits, serve_connection};
@@ -117,6 +118,10 @@ pub enum ServerError {
         /// Why.
         source: io::Error,
     },
+    /// The catalog's etcd cannot be used (`registry serve --etcd`): no member answered within
+    /// the deadline, or an endpoint is malformed.
+    #[error("etcd: {0}")]
+    Store(String),
     /// The `-f` database cannot be read (Inferno: `can't open %s: %r`).
     #[error("can't open {path}: {source}")]
     Static {
@@ -173,6 +178,18 @@ impl Server {
     pub fn without_feed(self) -> Server {
         self.fs.set_feed(false);
         self
+    }
+
+    /// The registry with its catalog in etcd (`registry serve --etcd`): several servers with the
+    /// same endpoints and prefix serve one catalog. Loads what etcd holds, takes this server's
+    /// lease and keeps it alive. Call it on a new server, before serving; static services added
+    /// afterwards stay this server's own.
+    pub async fn with_etcd(self, cfg: &EtcdConfig) -> Result<Server, ServerError> {
+        self.fs
+            .use_etcd(cfg)
+            .await
+            .map_err(|e| ServerError::Store(e.to_string()))?;
+        Ok(self)
     }
 
     /// The same registry with other protocol limits for the connections it serves from now on.

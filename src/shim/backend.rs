@@ -86,9 +86,8 @@ impl Backend for Local {
             attrs.iter().map(|(a, v)| (a.as_str(), v.as_str())),
             false,
         );
-        let opened = self.server.open_new(&self.owner, &line);
         Box::pin(async move {
-            let file = opened?;
+            let file = self.server.open_new(&self.owner, &line).await?;
             Ok(Box::new(LocalRegistration(file)) as Box<dyn Registration>)
         })
     }
@@ -109,8 +108,7 @@ struct LocalRegistration(crate::registry::NewFile);
 impl Registration for LocalRegistration {
     fn update(&mut self, attrs: Vec<(String, String)>) -> BoxFuture<'_, Result<(), BackendError>> {
         let text = crate::wire::format_pairs(attrs.iter().map(|(a, v)| (a.as_str(), v.as_str())));
-        let r = self.0.write(&text).map_err(BackendError::from);
-        Box::pin(async move { r })
+        Box::pin(async move { self.0.write(&text).await.map_err(BackendError::from) })
     }
 
     fn lost(&self) -> BoxFuture<'_, ()> {

@@ -29,6 +29,13 @@ pub enum Diagnostic {
     /// The file or service does not exist (any more).
     #[error("file does not exist")]
     NotFound,
+    /// `registry serve --etcd` cannot reach etcd, so it cannot commit a change (reads still work).
+    #[error("registry store unavailable")]
+    StoreUnavailable,
+    /// A registration of `registry serve --etcd` lapsed while its front-end was cut off from etcd,
+    /// and another took the name meanwhile.
+    #[error("service name taken by another registry")]
+    Taken,
     /// Any other text a registry sent (an older or foreign registry, or a diagnostic of the 9P
     /// layer), verbatim.
     #[error("{0}")]
@@ -37,7 +44,7 @@ pub enum Diagnostic {
 
 impl Diagnostic {
     /// Every diagnostic with a fixed text, for mapping texts back.
-    const KNOWN: [Diagnostic; 8] = [
+    const KNOWN: [Diagnostic; 10] = [
         Diagnostic::BadChar,
         Diagnostic::BadName,
         Diagnostic::Duplicate,
@@ -46,6 +53,8 @@ impl Diagnostic {
         Diagnostic::Gone,
         Diagnostic::PermissionDenied,
         Diagnostic::NotFound,
+        Diagnostic::StoreUnavailable,
+        Diagnostic::Taken,
     ];
 
     /// The diagnostic whose text is `text`, or [`Diagnostic::Other`] holding it.

@@ -2,6 +2,7 @@
 // Each test binary uses a different part of these helpers.
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod peers;
 pub mod ramfs;
 pub mod registry;

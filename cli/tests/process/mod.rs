@@ -113,6 +113,12 @@ impl Running {
         addr.rsplit('!').next().unwrap()
     }
 
+    /// Kills the process with SIGKILL (a machine lost, as far as its peers can tell) and waits
+    /// for it to end.
+    pub async fn kill9(&mut self) {
+        self._child.kill().await.expect("kill -9");
+    }
+
     /// Everything said on standard error so far, one line each.
     pub fn said(&self) -> String {
         self.stderr.lock().unwrap().join("\n")

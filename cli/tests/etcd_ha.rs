@@ -1,0 +1,230 @@
+//! `registry serve --etcd` as processes on a real three-member etcd cluster started by each test:
+//! a front-end killed with SIGKILL, etcd members and the leader killed, the whole cluster
+//! restarted, and `registry register` moving to the next `-m` front-end.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod process;
+
+use common::etcd::{self, Cluster};
+use futures_util::StreamExt;
+use process::{Running, registry};
+use registries::{Attributes, Registry};
+use std::time::{Duration, Instant};
+
+/// The lease TTL of these tests' front-ends, in seconds.
+const TTL: u64 = 2;
+
+/// A `registry serve --etcd` front-end on a free port: it and its 9P address.
+async fn front_end(cluster: &Cluster, prefix: &str) -> (Running, String) {
+    let ttl = TTL.to_string();
+    let endpoints = cluster.endpoints();
+    let args = [
+        "serve",
+        "--etcd",
+        &endpoints,
+        "--etcd-prefix",
+        prefix,
+        "--lease-ttl",
+        &ttl,
+        "--no-shim",
+        "--listen",
+        "tcp!127.0.0.1!0",
+    ];
+    let (running, line) = Running::start(&args, "listening on").await;
+    let addr = format!("tcp!127.0.0.1!{}", Running::port_of(&line));
+    (running, addr)
+}
+
+/// The names registered at `addr`, sorted.
+async fn names(addr: &str) -> Vec<String> {
+    let reg = Registry::open(addr).await.expect("front-end answers");
+    let mut names: Vec<String> = reg
+        .services()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.addr)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until `f` holds, for at most `limit`; how long it took.
+async fn until(limit: Duration, what: &str, mut f: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn a_killed_front_ends_registrations_go_within_the_ttl_and_persistent_ones_stay() {
+    if !etcd::available() {
+        return;
+    }
+    let cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (mut a, addr_a) = front_end(&cluster, &prefix).await;
+    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr_a).await.unwrap();
+    let mut held = Vec::new();
+    for i in 0..1000 {
+        let attrs = Attributes::new([("n", i.to_string())]);
+        held.push(
+            reg.register(&format!("tcp!h!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    for i in 0..5 {
+        let attrs = Attributes::new([("kept", "yes")]);
+        held.push(
+            reg.register(&format!("tcp!p!{i}"), &attrs, true)
+                .await
+                .unwrap(),
+        );
+    }
+    let on_b = Registry::open(&addr_b).await.unwrap();
+    until(Duration::from_secs(30), "1,005 services on B", async || {
+        on_b.services().await.unwrap().len() == 1005
+    })
+    .await;
+    let mut events = on_b.events().await.unwrap();
+    a.kill9().await;
+    let took = until(
+        Duration::from_secs(TTL + 20),
+        "A's services gone on B",
+        async || on_b.services().await.unwrap().len() == 5,
+    )
+    .await;
+    eprintln!("A's 1,000 registrations gone on B {took:?} after kill -9 (TTL {TTL} s)");
+    tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("B's event reader woke")
+        .unwrap()
+        .unwrap();
+    let left = names(&addr_b).await;
+    assert_eq!(
+        left,
+        (0..5).map(|i| format!("tcp!p!{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn registers_and_finds_survive_the_loss_of_a_member_and_of_the_leader() {
+    if !etcd::available() {
+        return;
+    }
+    let mut cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (_a, addr) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr).await.unwrap();
+    let mut held = Vec::new();
+    let mut n = 0;
+    let mut round = async |held: &mut Vec<_>, what: &str| {
+        for _ in 0..20 {
+            let name = format!("tcp!h!{n}");
+            n += 1;
+            let attrs = Attributes::new([("round", what)]);
+            held.push(
+                reg.register(&name, &attrs, false)
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {e}")),
+            );
+        }
+        let found = reg.find(&[("round", what)]).await.unwrap();
+        assert_eq!(found.len(), 20, "{what}");
+    };
+    round(&mut held, "all").await;
+    let follower = (cluster.leader() + 1) % 3;
+    cluster.kill(follower);
+    round(&mut held, "follower-lost").await;
+    cluster.restart(follower);
+    cluster.wait_healthy();
+    let leader = cluster.leader();
+    cluster.kill(leader);
+    round(&mut held, "leader-lost").await;
+    cluster.restart(leader);
+    assert_eq!(names(&addr).await.len(), 60);
+}
+
+#[tokio::test]
+async fn persistent_entries_come_back_after_the_whole_cluster_restarts() {
+    if !etcd::available() {
+        return;
+    }
+    let mut cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (mut a, addr) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr).await.unwrap();
+    for i in 0..10 {
+        let attrs = Attributes::new([("kept", "yes")]);
+        let r = reg
+            .register(&format!("tcp!p!{i}"), &attrs, true)
+            .await
+            .unwrap();
+        drop(r);
+    }
+    a.kill9().await;
+    cluster.restart_all();
+    let (_b, addr) = front_end(&cluster, &prefix).await;
+    assert_eq!(names(&addr).await.len(), 10);
+}
+
+#[tokio::test]
+async fn register_moves_to_the_next_front_end_when_its_own_is_killed() {
+    if !etcd::available() {
+        return;
+    }
+    let cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (mut a, addr_a) = front_end(&cluster, &prefix).await;
+    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    let (register, _) = Running::start(
+        &[
+            "register",
+            "-m",
+            &addr_a,
+            "-m",
+            &addr_b,
+            "tcp!moving!1",
+            "k",
+            "v",
+        ],
+        "registered",
+    )
+    .await;
+    assert_eq!(names(&addr_b).await, ["tcp!moving!1"]);
+    a.kill9().await;
+    let killed = Instant::now();
+    // B refuses the name while A's lease lives ("duplicate service name"); register retries.
+    register.wait_said("again").await;
+    let took = killed.elapsed();
+    eprintln!("back through B {took:?} after kill -9 of A (TTL {TTL} s)");
+    assert!(took < Duration::from_secs(TTL + 10), "{took:?}");
+    assert_eq!(names(&addr_b).await, ["tcp!moving!1"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_etcd_endpoint_is_a_clear_error_and_a_non_zero_exit() {
+    let started = Instant::now();
+    let out = registry(&[
+        "serve",
+        "--etcd",
+        "127.0.0.1:1",
+        "--etcd-timeout",
+        "1",
+        "--listen",
+        "tcp!127.0.0.1!0",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("etcd unavailable: 127.0.0.1:1"), "{err}");
+}

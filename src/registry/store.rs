@@ -1,0 +1,569 @@
+//! The catalog in etcd (`registry serve --etcd`, spec/etcd.md): several front-ends serving one
+//! registry.
+//!
+//! Each front-end keeps a full replica ([`Catalog`] in replica mode), loaded from a range read
+//! and fed by one watch of the prefix; every read is answered from it. A change is a transaction
+//! (create-if-absent for a new name, compare-and-swap on the key's mod revision for an update),
+//! and returns once the replica has applied the commit's revision, so a writer reads its own
+//! writes. The front-end's non-persistent services are attached to its one lease, kept alive
+//! here: when the front-end dies they go everywhere within the TTL.
+
+use super::catalog::{Catalog, Plan, Release, Stored};
+use super::fs::{RegistryFs, now};
+use super::index::EntryId;
+use super::record::Record;
+use crate::etcd::rpc::{
+    self, Compare, KeyValue, LeaseKeepAliveRequest, PutRequest, RangeRequest, RequestOp,
+    TxnRequest, compare, event::EventType, request_op, response_op,
+};
+use crate::etcd::{Etcd, EtcdError, EtcdOptions};
+use crate::wire::{self, Diagnostic};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "/registries/";
+/// The default lease TTL.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// How long a committed change waits for the replica to show it before the call returns anyway.
+const ECHO_WAIT: Duration = Duration::from_secs(3);
+/// Attempts of a write whose base changed under it (another front-end wrote the same service).
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Where the catalog lives: `registry serve --etcd URL[,URL...] [--etcd-prefix P] [--lease-ttl S]`.
+#[derive(Debug, Clone)]
+pub struct EtcdConfig {
+    /// Client URLs of the etcd members (`host:port` or `http://host:port`).
+    pub endpoints: Vec<String>,
+    /// The key prefix of this catalog; services are at `PREFIX svc/NAME`.
+    pub prefix: String,
+    /// The TTL of the front-end's lease: how long its registrations outlive it.
+    pub lease_ttl: Duration,
+    /// How long a call to etcd keeps trying before the registry reports the store unavailable
+    /// (also the wait for etcd at start).
+    pub deadline: Duration,
+}
+
+impl EtcdConfig {
+    /// These endpoints with the default prefix, TTL (10 s) and deadline (5 s).
+    pub fn new(endpoints: Vec<String>) -> EtcdConfig {
+        EtcdConfig {
+            endpoints,
+            prefix: DEFAULT_PREFIX.to_string(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One front-end's link to etcd: the client, the key prefix, the lease.
+#[derive(Debug)]
+pub(crate) struct EtcdStore {
+    etcd: Etcd,
+    /// `PREFIX svc/`: every key of a service.
+    keys: Vec<u8>,
+    ttl: i64,
+    lease: AtomicI64,
+    holder: u64,
+    /// Whether the last call failed: logged once per outage, not once per call.
+    down: AtomicBool,
+    /// The registry it stores, for the tasks that outlive a request.
+    fs: Weak<RegistryFs>,
+}
+
+/// Why a commit did not go through.
+enum Refusal {
+    /// The registry's answer to the client.
+    Final(Diagnostic),
+    /// The service changed under the write: plan it again from the replica.
+    Stale,
+}
+
+fn random_holder() -> u64 {
+    let mut b = [0u8; 8];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+        return u64::from(now()) << 20 | u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b) | 1
+}
+
+fn put_op(key: Vec<u8>, value: String, lease: Option<i64>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            lease: lease.unwrap_or(0),
+            prev_kv: false,
+            ignore_lease: lease.is_none(),
+        })),
+    }
+}
+
+fn get_op(key: Vec<u8>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestRange(RangeRequest {
+            key: key.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn delete_op(key: Vec<u8>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestDeleteRange(
+            rpc::DeleteRangeRequest {
+                key: key.into(),
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+fn compare(key: &[u8], target: compare::CompareTarget, value: compare::TargetUnion) -> Compare {
+    Compare {
+        result: compare::CompareResult::Equal as i32,
+        target: target as i32,
+        key: key.to_vec().into(),
+        target_union: Some(value),
+    }
+}
+
+/// The key a failed transaction's `get_op` read, if it is there.
+fn failed_read(resp: rpc::TxnResponse) -> Option<KeyValue> {
+    resp.responses.into_iter().find_map(|r| match r.response {
+        Some(response_op::Response::ResponseRange(range)) => range.kvs.into_iter().next(),
+        _ => None,
+    })
+}
+
+impl EtcdStore {
+    /// Connects to etcd, takes a lease, loads the catalog into `fs`'s replica and starts the
+    /// watch and the keep-alive. Fails within `cfg.deadline` when etcd does not answer.
+    pub(crate) async fn start(
+        cfg: &EtcdConfig,
+        fs: &Arc<RegistryFs>,
+    ) -> Result<Arc<EtcdStore>, EtcdError> {
+        let mut opts = EtcdOptions::new(cfg.endpoints.clone());
+        opts.deadline = cfg.deadline;
+        let etcd = Etcd::new(opts)?;
+        let ttl = i64::try_from(cfg.lease_ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let lease = etcd.grant(ttl).await?;
+        let holder = random_holder();
+        let mut keys = cfg.prefix.as_bytes().to_vec();
+        keys.extend_from_slice(b"svc/");
+        let store = Arc::new(EtcdStore {
+            etcd,
+            keys,
+            ttl,
+            lease: AtomicI64::new(lease),
+            holder,
+            down: AtomicBool::new(false),
+            fs: Arc::downgrade(fs),
+        });
+        fs.catalog().make_replica(holder);
+        let rev = store.reload(fs).await?;
+        tracing::info!(
+            "registry: catalog in etcd {} under {:?}: {} services at revision {rev}, lease {lease:x} ({ttl} s)",
+            cfg.endpoints.join(","),
+            cfg.prefix,
+            fs.catalog().named().count(),
+        );
+        tokio::spawn(Arc::clone(&store).watch_loop(Arc::downgrade(fs), rev + 1));
+        tokio::spawn(Arc::clone(&store).keep_alive_loop(Arc::downgrade(fs)));
+        Ok(store)
+    }
+
+    fn key(&self, name: &str) -> Vec<u8> {
+        let mut k = self.keys.clone();
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    /// The lease for a record: none for one that persists, ours for our own, and the one it has
+    /// for another front-end's service written through this one.
+    fn lease_for(&self, rec: &Record) -> Option<i64> {
+        if rec.holder != self.holder {
+            None
+        } else if rec.persists() {
+            Some(0)
+        } else {
+            Some(self.lease.load(Ordering::Relaxed))
+        }
+    }
+
+    fn unavailable(&self, what: &str, e: &EtcdError) -> Diagnostic {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::error!("registry: {what}: {e}: refusing changes until etcd answers");
+        }
+        Diagnostic::StoreUnavailable
+    }
+
+    fn answered(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::warn!("registry: etcd answers again");
+        }
+    }
+
+    /// Waits until the replica has applied revision `rev`.
+    async fn echo(fs: &RegistryFs, rev: i64) {
+        let mut rx = fs.catalog().applied();
+        if tokio::time::timeout(ECHO_WAIT, rx.wait_for(|r| *r >= rev))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "registry: etcd revision {rev} not seen by the watch within {ECHO_WAIT:?}"
+            );
+        }
+    }
+
+    /// Loads every service under the prefix into the replica: its revision.
+    async fn reload(&self, fs: &RegistryFs) -> Result<i64, EtcdError> {
+        let (kvs, rev) = self.etcd.range_prefix(&self.keys).await?;
+        let records = kvs.iter().filter_map(|kv| self.record(kv)).collect();
+        let mut cat = fs.catalog();
+        cat.apply_snapshot(records, now());
+        cat.set_applied(rev);
+        Ok(rev)
+    }
+
+    /// The record a key holds, or `None` (logged) for a key under the prefix that is not one.
+    fn record(&self, kv: &KeyValue) -> Option<(Record, Stored)> {
+        let name = kv.key.get(self.keys.len()..).unwrap_or_default();
+        match Record::decode(&kv.value) {
+            Ok(rec) if rec.name.as_bytes() == name => Some((
+                rec,
+                Stored {
+                    create: kv.create_revision,
+                    modrev: kv.mod_revision,
+                },
+            )),
+            Ok(_) => {
+                tracing::warn!(
+                    "registry: etcd key {:?}: name does not match its record: ignored",
+                    String::from_utf8_lossy(&kv.key)
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "registry: etcd key {:?}: {e}: ignored",
+                    String::from_utf8_lossy(&kv.key)
+                );
+                None
+            }
+        }
+    }
+
+    /// A write to entry `id`: planned from the replica, committed, seen.
+    pub(crate) async fn write(
+        &self,
+        fs: &RegistryFs,
+        id: EntryId,
+        text: &str,
+    ) -> Result<(), Diagnostic> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let plan = fs.catalog().plan_write(id, text, now())?;
+            let then = plan.then.clone();
+            match self.commit(fs, plan).await {
+                Ok(()) => return then.map_or(Ok(()), Err),
+                Err(Refusal::Final(d)) => return Err(d),
+                Err(Refusal::Stale) => continue,
+            }
+        }
+        Err(Diagnostic::StoreUnavailable)
+    }
+
+    async fn commit(&self, fs: &RegistryFs, plan: Plan) -> Result<(), Refusal> {
+        let rec = plan.record;
+        let key = self.key(&rec.name);
+        let value = rec.encode();
+        let guard = match plan.stored {
+            None => compare(
+                &key,
+                compare::CompareTarget::Create,
+                compare::TargetUnion::CreateRevision(0),
+            ),
+            Some(s) => compare(
+                &key,
+                compare::CompareTarget::Mod,
+                compare::TargetUnion::ModRevision(s.modrev),
+            ),
+        };
+        let txn = TxnRequest {
+            compare: vec![guard],
+            success: vec![put_op(key.clone(), value.clone(), self.lease_for(&rec))],
+            failure: vec![get_op(key)],
+        };
+        let resp = match self.etcd.txn(txn).await {
+            Ok(r) => r,
+            Err(e) => return Err(Refusal::Final(self.unavailable("commit", &e))),
+        };
+        self.answered();
+        if resp.succeeded {
+            let rev = resp.header.map_or(0, |h| h.revision);
+            Self::echo(fs, rev).await;
+            return Ok(());
+        }
+        match failed_read(resp) {
+            // An attempt whose answer was lost went through: this is our own value.
+            Some(kv) if *kv.value == *value.as_bytes() => {
+                Self::echo(fs, kv.mod_revision).await;
+                Ok(())
+            }
+            Some(_) if plan.stored.is_none() => Err(Refusal::Final(Diagnostic::Duplicate)),
+            Some(kv) => {
+                Self::echo(fs, kv.mod_revision).await;
+                Err(Refusal::Stale)
+            }
+            None if plan.stored.is_some() => Err(Refusal::Final(Diagnostic::Gone)),
+            None => Err(Refusal::Stale),
+        }
+    }
+
+    /// Deletes key `name` if it is still incarnation `create`: whether etcd answered.
+    async fn delete(&self, fs: &RegistryFs, name: &str, create: i64) -> Result<(), EtcdError> {
+        let key = self.key(name);
+        let txn = TxnRequest {
+            compare: vec![compare(
+                &key,
+                compare::CompareTarget::Create,
+                compare::TargetUnion::CreateRevision(create),
+            )],
+            success: vec![delete_op(key)],
+            failure: vec![],
+        };
+        let resp = self.etcd.txn(txn).await?;
+        self.answered();
+        if resp.succeeded {
+            Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
+        }
+        Ok(())
+    }
+
+    /// A clunk that unregisters. It cannot fail: when etcd does not answer, the service leaves
+    /// this replica now and the deletion is retried until etcd takes it.
+    pub(crate) async fn release(self: &Arc<Self>, rel: Release) {
+        let Release::Delete { id, name, create } = rel else {
+            return;
+        };
+        let Some(fs) = self.fs.upgrade() else { return };
+        let fs = &fs;
+        match self.delete(fs, &name, create).await {
+            Ok(()) => fs.catalog().forget(id),
+            Err(e) => {
+                self.unavailable("unregister", &e);
+                {
+                    let mut cat = fs.catalog();
+                    cat.forget(id);
+                    cat.drop_now(&name);
+                }
+                let (store, fs) = (Arc::clone(self), self.fs.clone());
+                tokio::spawn(async move {
+                    let mut pause = Duration::from_millis(500);
+                    loop {
+                        tokio::time::sleep(pause).await;
+                        let Some(fs) = fs.upgrade() else { return };
+                        if store.delete(&fs, &name, create).await.is_ok() {
+                            return;
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                });
+            }
+        }
+    }
+
+    /// A Tremove: refused while etcd does not answer.
+    pub(crate) async fn remove(&self, fs: &RegistryFs, rel: Release) -> Result<(), Diagnostic> {
+        let Release::Delete { id, name, create } = rel else {
+            return Ok(());
+        };
+        match self.delete(fs, &name, create).await {
+            Ok(()) => {
+                fs.catalog().forget(id);
+                Ok(())
+            }
+            Err(e) => Err(self.unavailable("remove", &e)),
+        }
+    }
+
+    /// Applies the watch's events to the replica, for as long as the registry lives; reconnects
+    /// from the last revision applied, and reloads everything when that revision was compacted.
+    async fn watch_loop(self: Arc<Self>, fs: Weak<RegistryFs>, mut next: i64) {
+        loop {
+            let (_tx, mut stream) = match self.etcd.watch(&self.keys, next).await {
+                Ok(duplex) => duplex,
+                Err(e) => {
+                    self.unavailable("watch", &e);
+                    if fs.strong_count() == 0 {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            loop {
+                let resp = match stream.message().await {
+                    Ok(Some(resp)) => resp,
+                    Ok(None) | Err(_) => break,
+                };
+                let Some(fs) = fs.upgrade() else { return };
+                if resp.compact_revision > 0 || resp.canceled {
+                    tracing::warn!(
+                        "registry: etcd compacted past revision {next}: reloading the catalog"
+                    );
+                    match self.reload(&fs).await {
+                        Ok(rev) => next = rev + 1,
+                        Err(e) => {
+                            self.unavailable("reload", &e);
+                        }
+                    }
+                    break;
+                }
+                let mut cat = fs.catalog();
+                next = self.apply(&mut cat, &resp.events).max(next);
+                if resp.events.is_empty() {
+                    // A progress notification: everything up to its revision has been sent.
+                    let rev = resp.header.map_or(0, |h| h.revision);
+                    next = next.max(rev + 1);
+                }
+                cat.set_applied(next - 1);
+            }
+        }
+    }
+
+    /// Applies events; the revision after the last one.
+    fn apply(&self, cat: &mut Catalog, events: &[rpc::Event]) -> i64 {
+        let mut next = 0;
+        for ev in events {
+            let Some(kv) = &ev.kv else { continue };
+            next = next.max(kv.mod_revision + 1);
+            if ev.r#type == EventType::Delete as i32 {
+                let name =
+                    String::from_utf8_lossy(kv.key.get(self.keys.len()..).unwrap_or_default());
+                cat.apply_delete(&name);
+            } else if let Some((rec, stored)) = self.record(kv) {
+                cat.apply_put(rec, stored, now());
+            }
+        }
+        next
+    }
+
+    /// Keeps the lease alive; when etcd says it is gone (this front-end was cut off longer than
+    /// the TTL), takes a new one and registers again what its clients still hold open.
+    async fn keep_alive_loop(self: Arc<Self>, fs: Weak<RegistryFs>) {
+        let period = Duration::from_secs(u64::try_from(self.ttl).unwrap_or(1).max(3) / 3);
+        loop {
+            if fs.strong_count() == 0 {
+                return;
+            }
+            let (tx, mut stream) = match self
+                .etcd
+                .keep_alive(self.lease.load(Ordering::Relaxed))
+                .await
+            {
+                Ok(duplex) => duplex,
+                Err(e) => {
+                    self.unavailable("lease keep-alive", &e);
+                    continue;
+                }
+            };
+            let mut first = true;
+            loop {
+                let id = self.lease.load(Ordering::Relaxed);
+                if !std::mem::take(&mut first)
+                    && tx.send(LeaseKeepAliveRequest { id }).await.is_err()
+                {
+                    break;
+                }
+                let answer =
+                    tokio::time::timeout(period.max(Duration::from_secs(1)), stream.message())
+                        .await;
+                match answer {
+                    Ok(Ok(Some(resp))) if resp.ttl > 0 => {
+                        self.answered();
+                        tokio::time::sleep(period).await;
+                    }
+                    Ok(Ok(Some(_))) => {
+                        let Some(fs) = fs.upgrade() else { return };
+                        self.recover(&fs).await;
+                    }
+                    _ => break,
+                }
+                if fs.strong_count() == 0 {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A new lease, and the registrations held open here put back under it.
+    async fn recover(&self, fs: &RegistryFs) {
+        tracing::warn!(
+            "registry: lease {:x} expired: taking a new one and registering again",
+            self.lease.load(Ordering::Relaxed)
+        );
+        let lease = loop {
+            match self.etcd.grant(self.ttl).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    self.unavailable("lease grant", &e);
+                }
+            }
+        };
+        self.lease.store(lease, Ordering::Relaxed);
+        let held = fs.catalog().held();
+        let (mut back, mut lost) = (0, 0);
+        for (id, rec) in held {
+            let key = self.key(&rec.name);
+            let value = rec.encode();
+            let txn = TxnRequest {
+                compare: vec![compare(
+                    &key,
+                    compare::CompareTarget::Create,
+                    compare::TargetUnion::CreateRevision(0),
+                )],
+                success: vec![put_op(key.clone(), value.clone(), Some(lease))],
+                failure: vec![get_op(key.clone())],
+            };
+            let Ok(resp) = self.etcd.txn(txn).await else {
+                // Still cut off: the next expiry notice tries again.
+                continue;
+            };
+            if resp.succeeded {
+                back += 1;
+                continue;
+            }
+            match failed_read(resp).map(|kv| (Record::decode(&kv.value), kv)) {
+                Some((Ok(other), kv)) if other.holder == rec.holder && other.fid == rec.fid => {
+                    // Still there (the expiry has not reached it yet): move it to the new lease.
+                    let txn = TxnRequest {
+                        compare: vec![compare(
+                            &key,
+                            compare::CompareTarget::Mod,
+                            compare::TargetUnion::ModRevision(kv.mod_revision),
+                        )],
+                        success: vec![put_op(key, value, Some(lease))],
+                        failure: vec![],
+                    };
+                    if self.etcd.txn(txn).await.is_ok() {
+                        back += 1;
+                    }
+                }
+                _ => {
+                    lost += 1;
+                    tracing::warn!(
+                        "registry: {} was taken by another registry while this one was cut off from etcd",
+                        wire::quote(&rec.name)
+                    );
+                    fs.catalog().mark_taken(id);
+                }
+            }
+        }
+        tracing::warn!(
+            "registry: new lease {lease:x}: {back} registrations back, {lost} taken by others"
+        );
+    }
+}
