@@ -228,3 +228,109 @@ async fn an_unreachable_etcd_endpoint_is_a_clear_error_and_a_non_zero_exit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("etcd unavailable: 127.0.0.1:1"), "{err}");
 }
+
+/// Sends `sig` to the process `pid`.
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) with a pid this test started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
+}
+
+#[tokio::test]
+async fn a_front_end_paused_past_its_lease_registers_again_what_its_clients_hold() {
+    if !etcd::available() {
+        return;
+    }
+    let cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (a, addr_a) = front_end(&cluster, &prefix).await;
+    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr_a).await.unwrap();
+    let mut kept = reg
+        .register("tcp!kept!1", &Attributes::new([("k", "1")]), false)
+        .await
+        .unwrap();
+    let mut taken = reg
+        .register("tcp!taken!1", &Attributes::new([("k", "1")]), false)
+        .await
+        .unwrap();
+    assert_eq!(names(&addr_b).await, ["tcp!kept!1", "tcp!taken!1"]);
+    signal(a.pid(), libc::SIGSTOP);
+    until(
+        Duration::from_secs(TTL + 20),
+        "A's lease lapsed on B",
+        async || names(&addr_b).await.is_empty(),
+    )
+    .await;
+    let on_b = Registry::open(&addr_b).await.unwrap();
+    let _thief = on_b
+        .register("tcp!taken!1", &Attributes::new([("k", "2")]), false)
+        .await
+        .unwrap();
+    signal(a.pid(), libc::SIGCONT);
+    until(
+        Duration::from_secs(20),
+        "A's registration back",
+        async || names(&addr_b).await == ["tcp!kept!1", "tcp!taken!1"],
+    )
+    .await;
+    a.wait_said("taken by another registry").await;
+    kept.update(&Attributes::new([("k", "3")])).await.unwrap();
+    let err = taken
+        .update(&Attributes::new([("k", "3")]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("service name taken by another registry"),
+        "{err}"
+    );
+    until(
+        Duration::from_secs(10),
+        "the update seen on B",
+        async || on_b.find(&[("k", "3")]).await.unwrap().len() == 1,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_etcd_a_front_end_answers_reads_and_refuses_writes_until_it_is_back() {
+    if !etcd::available() {
+        return;
+    }
+    let mut cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (a, addr) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr).await.unwrap();
+    let _held = reg
+        .register("tcp!h!1", &Attributes::new([("k", "1")]), true)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    assert_eq!(names(&addr).await, ["tcp!h!1"]);
+    let err = reg
+        .register("tcp!h!2", &Attributes::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("registry store unavailable"),
+        "{err}"
+    );
+    a.wait_said("refusing changes until etcd answers").await;
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    cluster.wait_healthy();
+    until(
+        Duration::from_secs(30),
+        "writes accepted again",
+        async || {
+            reg.register("tcp!h!3", &Attributes::default(), true)
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    assert_eq!(names(&addr).await, ["tcp!h!1", "tcp!h!3"]);
+}

@@ -37,6 +37,8 @@ mod store;
 
 pub use feed::FeedLimits;
 pub(crate) use frontend::NewFile;
+#[cfg(feature = "fuzzing")]
+pub use record::fuzz_decode as fuzz_etcd_record;
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };

@@ -119,6 +119,11 @@ impl Running {
         self._child.kill().await.expect("kill -9");
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self._child.id().expect("still running")
+    }
+
     /// Everything said on standard error so far, one line each.
     pub fn said(&self) -> String {
         self.stderr.lock().unwrap().join("\n")

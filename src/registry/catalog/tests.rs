@@ -324,3 +324,121 @@ fn find_over_many_services() {
         all.len()
     );
 }
+
+/// Commits `plan` the way etcd's echo would: a record applied at the next revision.
+fn commit(r: &mut Catalog, plan: Plan, rev: &mut i64) -> Result<(), Diagnostic> {
+    *rev += 1;
+    let create = plan.stored.map_or(*rev, |s| s.create);
+    r.apply_put(
+        plan.record,
+        Stored {
+            create,
+            modrev: *rev,
+        },
+        100,
+    );
+    plan.then.map_or(Ok(()), Err)
+}
+
+proptest::proptest! {
+    /// A replica that plans writes and applies them as records ends where the in-memory catalog's
+    /// own writes end: the same texts, attribute order, versions, counter and diagnostics.
+    #[test]
+    fn planned_and_applied_writes_equal_direct_writes(
+        writes in proptest::collection::vec((0u8..2, "[abc]( [abc])?( [abc])?( [abc])?"), 1..30)
+    ) {
+        let mut direct = Catalog::new(100);
+        let mut replica = Catalog::new(100);
+        replica.make_replica(7);
+        let ids = [
+            (direct.create("u", Some(C1), 100), replica.create("u", Some(C1), 100)),
+            (direct.create("u", Some(C2), 100), replica.create("u", Some(C2), 100)),
+        ];
+        let mut rev = 0;
+        for (who, text) in writes {
+            let (d, r) = ids[usize::from(who)];
+            let want = direct.write(d, &text, 200);
+            let got = replica.plan_write(r, &text, 200).and_then(|p| commit(&mut replica, p, &mut rev));
+            proptest::prop_assert_eq!(&got, &want, "{}", text);
+            proptest::prop_assert_eq!(replica.format_find(&[]), direct.format_find(&[]));
+            proptest::prop_assert_eq!(replica.rootvers(), direct.rootvers());
+        }
+        for (d, r) in ids {
+            proptest::prop_assert_eq!(replica.entry(r).map(|e| e.vers), direct.entry(d).map(|e| e.vers));
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_reload_wakes_event_readers_once() {
+    let mut r = Catalog::new(100);
+    r.make_replica(7);
+    let rec = |name: &str| crate::registry::record::Record {
+        owner: "u".into(),
+        holder: 9,
+        fid: 1,
+        vers: 1,
+        mtime: 1,
+        name: name.into(),
+        attrs: vec![("a".into(), "b".into())],
+    };
+    let at = |rev| Stored {
+        create: rev,
+        modrev: rev,
+    };
+    r.apply_put(rec("x"), at(1), 100);
+    r.apply_put(rec("y"), at(2), 100);
+    assert_eq!(r.rootvers(), 2);
+    let events = r.subscribe();
+    r.apply_snapshot(
+        vec![(rec("y"), at(2)), (rec("z"), at(5)), (rec("w"), at(6))],
+        100,
+    );
+    assert_eq!(r.rootvers(), 3, "one change for the whole reload");
+    assert_eq!(*events.borrow(), 3);
+    assert_eq!(r.format_find(&[]), "y a b\nz a b\nw a b\n");
+    r.apply_snapshot(
+        vec![(rec("y"), at(2)), (rec("z"), at(5)), (rec("w"), at(6))],
+        100,
+    );
+    assert_eq!(r.rootvers(), 3, "nothing changed, nobody woken");
+}
+
+#[test]
+fn a_held_registration_deleted_elsewhere_is_kept_for_the_lease_and_comes_back() {
+    let mut r = Catalog::new(100);
+    r.make_replica(7);
+    let id = r.create("u", Some(C1), 100);
+    let plan = r.plan_write(id, "tcp!h!1 a b", 100).unwrap();
+    let mut rev = 0;
+    commit(&mut r, plan, &mut rev).unwrap();
+    assert_eq!(r.held().len(), 1);
+    r.apply_delete("tcp!h!1");
+    assert_eq!(r.format_find(&[]), "");
+    let (_, rec) = r.held().pop().unwrap();
+    assert_eq!(rec.name, "tcp!h!1");
+    r.apply_put(
+        rec,
+        Stored {
+            create: 9,
+            modrev: 9,
+        },
+        100,
+    );
+    assert_eq!(r.format_find(&[]), "tcp!h!1 a b\n");
+    assert_eq!(
+        r.lookup("tcp!h!1"),
+        Some(id),
+        "back to the fid that opened it"
+    );
+    assert_eq!(
+        r.plan_release(id, C1, false),
+        Release::Delete {
+            id,
+            name: "tcp!h!1".into(),
+            create: 9
+        }
+    );
+    r.mark_taken(id);
+    assert_eq!(r.plan_write(id, "c d", 100).unwrap_err(), Diagnostic::Taken);
+}
