@@ -1,5 +1,6 @@
-//! etcd as a [`System`], over its native v3 gRPC API (the `etcd-client` crate, tonic and prost),
-//! so that the comparison is between the two servers, not between a fast and a slow protocol.
+//! etcd as a [`System`], over its native v3 gRPC API (tonic and prost, through the stubs of
+//! `registries-etcd-rpc`, which build without a system protoc), so that the comparison is
+//! between the two servers, not between a fast and a slow protocol.
 //!
 //! The bench starts its own etcd on loopback: free ports, a fresh data directory on tmpfs
 //! (`/dev/shm` when there is one, so that etcd's fsyncs cost what our in-memory registry's
@@ -10,11 +11,17 @@
 //! a watch stream on `/svc/`.
 
 use super::system::{BenchResult, Query, Svc, System};
-use etcd_client::{Client, GetOptions, KvClient, PutOptions, WatchOptions, WatchStream};
+use registries_etcd_rpc::{
+    DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest,
+    WatchCreateRequest, WatchRequest, WatchResponse, kv_client::KvClient,
+    lease_client::LeaseClient, watch_client::WatchClient, watch_request::RequestUnion,
+};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
+use tonic::Streaming;
+use tonic::transport::Channel;
 
 /// A running etcd, started by the bench.
 pub struct Etcd {
@@ -23,12 +30,41 @@ pub struct Etcd {
     dir: PathBuf,
 }
 
-/// One etcd client connection and the lease its registrations hang on.
+/// One etcd client connection (an HTTP/2 channel) and the lease its registrations hang on.
 #[derive(Clone)]
 pub struct EtcdConn {
-    client: Client,
-    kv: KvClient,
+    channel: Channel,
+    kv: KvClient<Channel>,
     lease: i64,
+}
+
+/// A watch stream, with the sender that keeps it open.
+pub struct WatchStream {
+    _requests: tokio::sync::mpsc::Sender<WatchRequest>,
+    stream: Streaming<WatchResponse>,
+}
+
+impl WatchStream {
+    async fn message(&mut self) -> BenchResult<Option<WatchResponse>> {
+        Ok(self.stream.message().await?)
+    }
+}
+
+/// The end of the range of keys that start with `prefix`.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+/// Opens a channel to `endpoint`.
+pub async fn channel(endpoint: &str) -> BenchResult<Channel> {
+    Ok(Channel::from_shared(endpoint.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?)
 }
 
 /// The key a service is stored under.
@@ -75,8 +111,13 @@ impl Etcd {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let probe = async {
-                let mut c = Client::connect([etcd.endpoint.as_str()], None).await?;
-                c.get("/probe", None).await
+                let mut kv = KvClient::new(channel(&etcd.endpoint).await?);
+                let req = RangeRequest {
+                    key: b"/probe".to_vec().into(),
+                    ..Default::default()
+                };
+                kv.range(req).await.map_err(|e| e.to_string())?;
+                BenchResult::Ok(())
             };
             match tokio::time::timeout(Duration::from_secs(2), probe).await {
                 Ok(Ok(_)) => return Ok(etcd),
@@ -109,17 +150,12 @@ impl System for Etcd {
     }
 
     async fn connect(&self) -> BenchResult<EtcdConn> {
-        let mut client = Client::connect([self.endpoint.as_str()], None).await?;
-        // Long enough to outlive the run without keep-alives.
-        let lease = client.lease_grant(3600, None).await?.id();
-        // A find over 100,000 services answers megabytes: lift tonic's 4 MiB default.
-        let kv = client.kv_client().max_decoding_message_size(1 << 30);
-        Ok(EtcdConn { client, kv, lease })
+        connect_to(&self.endpoint).await
     }
 
     async fn disconnect(&self, conn: EtcdConn) -> BenchResult<()> {
-        let mut client = conn.client;
-        client.lease_revoke(conn.lease).await?;
+        let req = LeaseRevokeRequest { id: conn.lease };
+        LeaseClient::new(conn.channel).lease_revoke(req).await?;
         Ok(())
     }
 
@@ -127,19 +163,24 @@ impl System for Etcd {
         let k = key(svc);
         let value = registries::wire::format_pairs(svc.attrs());
         let mut kv = conn.kv.clone();
-        kv.put(
-            k.as_str(),
-            value,
-            Some(PutOptions::new().with_lease(conn.lease)),
-        )
-        .await?;
+        let req = PutRequest {
+            key: k.clone().into_bytes().into(),
+            value: value.into_bytes().into(),
+            lease: conn.lease,
+            ..Default::default()
+        };
+        kv.put(req).await?;
         Ok((conn.clone(), k))
     }
 
     async fn unregister(&self, held: (EtcdConn, String)) -> BenchResult<()> {
         let (conn, k) = held;
         let mut kv = conn.kv;
-        kv.delete(k, None).await?;
+        let req = DeleteRangeRequest {
+            key: k.into_bytes().into(),
+            ..Default::default()
+        };
+        kv.delete_range(req).await?;
         Ok(())
     }
 
@@ -149,10 +190,12 @@ impl System for Etcd {
             Query::All => "/svc/".to_string(),
         };
         let mut kv = conn.kv.clone();
-        let resp = kv
-            .get(prefix, Some(GetOptions::new().with_prefix()))
-            .await?;
-        Ok(resp.kvs().len())
+        let req = RangeRequest {
+            key: prefix.clone().into_bytes().into(),
+            range_end: prefix_end(&prefix).into(),
+            ..Default::default()
+        };
+        Ok(kv.range(req).await?.into_inner().kvs.len())
     }
 
     async fn watch(&self, conn: &EtcdConn) -> BenchResult<WatchStream> {
@@ -162,7 +205,7 @@ impl System for Etcd {
     async fn next_event(w: &mut WatchStream) -> BenchResult<()> {
         loop {
             match w.message().await? {
-                Some(r) if !r.events().is_empty() => return Ok(()),
+                Some(r) if !r.events.is_empty() => return Ok(()),
                 Some(_) => continue,
                 None => return Err("etcd watch ended".into()),
             }
@@ -180,7 +223,7 @@ impl System for Etcd {
     async fn next_changes(w: &mut WatchStream) -> BenchResult<usize> {
         loop {
             match w.message().await? {
-                Some(r) if !r.events().is_empty() => return Ok(r.events().len()),
+                Some(r) if !r.events.is_empty() => return Ok(r.events.len()),
                 Some(_) => continue,
                 None => return Err("etcd watch ended".into()),
             }
@@ -188,15 +231,46 @@ impl System for Etcd {
     }
 }
 
+/// One connection to `endpoint` with a lease that outlives the run without keep-alives.
+pub async fn connect_to(endpoint: &str) -> BenchResult<EtcdConn> {
+    let channel = channel(endpoint).await?;
+    let req = LeaseGrantRequest { ttl: 3600, id: 0 };
+    let lease = LeaseClient::new(channel.clone())
+        .lease_grant(req)
+        .await?
+        .into_inner()
+        .id;
+    // A find over 100,000 services answers megabytes: lift tonic's 4 MiB default.
+    let kv = KvClient::new(channel.clone()).max_decoding_message_size(1 << 30);
+    Ok(EtcdConn { channel, kv, lease })
+}
+
 /// A watch of every key under `prefix`, once etcd has confirmed it (the first response says
 /// the watch exists; events after it are never missed).
-async fn watch_prefix(conn: &EtcdConn, prefix: &str) -> BenchResult<WatchStream> {
-    let mut client = conn.client.clone();
-    let mut stream = client
-        .watch(prefix, Some(WatchOptions::new().with_prefix()))
-        .await?;
-    match stream.message().await? {
-        Some(r) if r.created() => Ok(stream),
+pub async fn watch_prefix(conn: &EtcdConn, prefix: &str) -> BenchResult<WatchStream> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let create = WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: prefix.as_bytes().to_vec().into(),
+            range_end: prefix_end(prefix).into(),
+            ..Default::default()
+        })),
+    };
+    tx.send(create)
+        .await
+        .map_err(|_| "watch request not sent")?;
+    let requests =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let stream = WatchClient::new(conn.channel.clone())
+        .watch(requests)
+        .await?
+        .into_inner();
+    let mut w = WatchStream {
+        _requests: tx,
+        stream,
+    };
+    match w.message().await? {
+        Some(r) if r.created => Ok(w),
         _ => Err("etcd watch not created".into()),
     }
 }

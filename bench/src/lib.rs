@@ -4,14 +4,12 @@
 //! Our registry is started as a child process (`registry bench --serve-child`) so that its
 //! resident memory can be read from `/proc`; `-m ADDR` measures any registry(4) server instead,
 //! a real Inferno one included, since everything goes through the public registries(2) client.
-//! etcd is started from `--etcd-bin` on free loopback ports when the binary is built with
-//! `--features etcd` (it needs `protoc` to build) and `--no-etcd` is not given.
+//! etcd is started from `--etcd-bin` on free loopback ports unless `--no-etcd` is given.
 //!
 //! Submodules: `stats` (percentiles), `floor` (TCP echo), `system`
 //! (the trait both systems implement), `ours`, `etcd`, `scenarios`,
 //! `report` and `sys` (memory, fd limit, ports).
 
-#[cfg(feature = "etcd")]
 mod etcd;
 mod feed;
 mod floor;
@@ -51,7 +49,7 @@ Scenarios (--scenario, repeatable; default all):
 
 Examples:
   registry bench --quick --no-etcd
-  registry bench --etcd-bin /usr/bin/etcd          (binary built with --features etcd)
+  registry bench --etcd-bin /usr/bin/etcd
   registry bench -m 'tcp!inferno!6675' --no-etcd --scenario find")]
 pub struct Args {
     /// Small sizes: every scenario within about a minute.
@@ -326,7 +324,6 @@ async fn run_feed<S: System>(
     Ok(())
 }
 
-#[cfg(feature = "etcd")]
 async fn run_etcd(args: &Args, plan: &Plan, want: &impl Fn(Scenario) -> bool, report: &mut Report) {
     match etcd::Etcd::spawn(&args.etcd_bin).await {
         Ok(e) => {
@@ -336,18 +333,6 @@ async fn run_etcd(args: &Args, plan: &Plan, want: &impl Fn(Scenario) -> bool, re
         }
         Err(e) => println!("etcd  not measured: {e}"),
     }
-}
-
-#[cfg(not(feature = "etcd"))]
-async fn run_etcd(
-    _args: &Args,
-    _plan: &Plan,
-    _want: &impl Fn(Scenario) -> bool,
-    _report: &mut Report,
-) {
-    println!(
-        "etcd  not measured: this registry was built without `--features etcd` (use --no-etcd)"
-    );
 }
 
 /// Runs every wanted scenario against one system.

@@ -25,7 +25,6 @@ pub async fn settled_rss(pid: u32) -> Option<u64> {
 
 /// A loopback TCP port that was free a moment ago (for servers that take a port number, not a
 /// listening socket).
-#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())

@@ -101,20 +101,13 @@ impl RegistryOpt {
     /// [`Manager`](registries::manager::Manager) that reconnects (the key file is read anew
     /// each time, and the registries are tried in order each time).
     pub fn connector(&self) -> Connector {
-        let opt = self.clone();
-        Connector::from_fn(move || {
-            let opt = opt.clone();
-            async move {
-                let mut last = Error::Unsupported("no registry to connect to");
-                for addr in opt.addrs() {
-                    match open_one(&addr, &opt).await {
-                        Ok(reg) => return Ok(reg),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
-        })
+        Connector::failover(self.addrs().into_iter().map(|addr| {
+            let opt = self.clone();
+            Connector::from_fn(move || {
+                let (addr, opt) = (addr.clone(), opt.clone());
+                async move { open_one(&addr, &opt).await }
+            })
+        }))
     }
 }
 

@@ -40,6 +40,32 @@ impl Connector {
         })
     }
 
+    /// Several registries serving one catalog (`registry serve --etcd` front-ends): each
+    /// connection tries them in the order given and uses the first that answers; the error of the
+    /// last is returned when none does.
+    ///
+    /// ```
+    /// use registries::manager::{Connector, Manager};
+    /// let both = Connector::failover([Connector::styx("tcp!a!6675"), Connector::styx("tcp!b!6675")]);
+    /// # async fn demo(both: Connector) { let _manager = Manager::new(both); }
+    /// ```
+    pub fn failover(connectors: impl IntoIterator<Item = Connector>) -> Connector {
+        let list: Arc<[Connector]> = connectors.into_iter().collect();
+        Connector::from_fn(move || {
+            let list = Arc::clone(&list);
+            async move {
+                let mut last = client::Error::Unsupported("no registry to connect to");
+                for c in list.iter() {
+                    match c.connect().await {
+                        Ok(reg) => return Ok(reg),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        })
+    }
+
     /// Any way of making a [`Registry`], e.g. with authentication or over a Unix socket.
     pub fn from_fn<F, Fut>(f: F) -> Connector
     where
