@@ -26,8 +26,8 @@ use tonic::transport::Channel;
 /// A running etcd, started by the bench.
 pub struct Etcd {
     endpoint: String,
-    child: Child,
-    dir: PathBuf,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
 }
 
 /// One etcd client connection (an HTTP/2 channel) and the lease its registrations hang on.
@@ -75,63 +75,94 @@ fn key(svc: &Svc) -> String {
 impl Etcd {
     /// Starts `bin` on two free loopback ports and waits until it answers.
     pub async fn spawn(bin: &str) -> BenchResult<Etcd> {
-        let client_port = super::sys::free_port()?;
-        let peer_port = super::sys::free_port()?;
+        let mut one = Etcd::spawn_cluster(bin, 1).await?;
+        one.pop().ok_or_else(|| "no etcd member".into())
+    }
+
+    /// Starts a cluster of `n` members of `bin` on free loopback ports, each with a data
+    /// directory of its own, and waits until every member answers.
+    pub async fn spawn_cluster(bin: &str, n: usize) -> BenchResult<Vec<Etcd>> {
         let base = if std::path::Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
         };
-        let dir = base.join(format!("registry-bench-etcd-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let client_url = format!("http://127.0.0.1:{client_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
-        let child = Command::new(bin)
-            .arg("--name=bench")
-            .arg(format!("--data-dir={}", dir.display()))
-            .arg(format!("--listen-client-urls={client_url}"))
-            .arg(format!("--advertise-client-urls={client_url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=bench={peer_url}"))
-            .arg("--logger=zap")
-            .arg("--log-level=error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {bin}: {e}"))?;
-        let etcd = Etcd {
-            endpoint: client_url,
-            child,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let probe = async {
-                let mut kv = KvClient::new(channel(&etcd.endpoint).await?);
-                let req = RangeRequest {
-                    key: b"/probe".to_vec().into(),
-                    ..Default::default()
+        let ports = (0..n)
+            .map(|_| Ok((super::sys::free_port()?, super::sys::free_port()?)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members = Vec::new();
+        for (i, (client_port, peer_port)) in ports.into_iter().enumerate() {
+            let dir = base.join(format!("registry-bench-etcd-{}-{i}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let client_url = format!("http://127.0.0.1:{client_port}");
+            let peer_url = format!("http://127.0.0.1:{peer_port}");
+            let child = Command::new(bin)
+                .arg(format!("--name=m{i}"))
+                .arg(format!("--data-dir={}", dir.display()))
+                .arg(format!("--listen-client-urls={client_url}"))
+                .arg(format!("--advertise-client-urls={client_url}"))
+                .arg(format!("--listen-peer-urls={peer_url}"))
+                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+                .arg(format!("--initial-cluster={initial}"))
+                .arg("--logger=zap")
+                .arg("--log-level=error")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start {bin}: {e}"))?;
+            members.push(Etcd {
+                endpoint: client_url,
+                child: Some(child),
+                dir: Some(dir),
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for etcd in &members {
+            loop {
+                let probe = async {
+                    let mut kv = KvClient::new(channel(&etcd.endpoint).await?);
+                    let req = RangeRequest {
+                        key: b"/probe".to_vec().into(),
+                        ..Default::default()
+                    };
+                    kv.range(req).await.map_err(|e| e.to_string())?;
+                    BenchResult::Ok(())
                 };
-                kv.range(req).await.map_err(|e| e.to_string())?;
-                BenchResult::Ok(())
-            };
-            match tokio::time::timeout(Duration::from_secs(2), probe).await {
-                Ok(Ok(_)) => return Ok(etcd),
-                _ if Instant::now() > deadline => return Err("etcd did not start in 20 s".into()),
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                match tokio::time::timeout(Duration::from_secs(2), probe).await {
+                    Ok(Ok(())) => break,
+                    _ if Instant::now() > deadline => {
+                        return Err("etcd did not start in 30 s".into());
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
             }
         }
+        Ok(members)
+    }
+
+    /// The member's client URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -146,7 +177,7 @@ impl System for Etcd {
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.child.as_ref()?.id()
     }
 
     async fn connect(&self) -> BenchResult<EtcdConn> {
@@ -162,26 +193,13 @@ impl System for Etcd {
     async fn register(&self, conn: &EtcdConn, svc: &Svc) -> BenchResult<(EtcdConn, String)> {
         let k = key(svc);
         let value = registries::wire::format_pairs(svc.attrs());
-        let mut kv = conn.kv.clone();
-        let req = PutRequest {
-            key: k.clone().into_bytes().into(),
-            value: value.into_bytes().into(),
-            lease: conn.lease,
-            ..Default::default()
-        };
-        kv.put(req).await?;
+        put(conn, &k, &value).await?;
         Ok((conn.clone(), k))
     }
 
     async fn unregister(&self, held: (EtcdConn, String)) -> BenchResult<()> {
         let (conn, k) = held;
-        let mut kv = conn.kv;
-        let req = DeleteRangeRequest {
-            key: k.into_bytes().into(),
-            ..Default::default()
-        };
-        kv.delete_range(req).await?;
-        Ok(())
+        delete(&conn, &k).await
     }
 
     async fn find(&self, conn: &EtcdConn, q: &Query) -> BenchResult<usize> {
@@ -229,6 +247,33 @@ impl System for Etcd {
             }
         }
     }
+}
+
+/// Puts `key` with the connection's lease.
+pub async fn put(conn: &EtcdConn, key: &str, value: &str) -> BenchResult<()> {
+    let req = PutRequest {
+        key: key.as_bytes().to_vec().into(),
+        value: value.as_bytes().to_vec().into(),
+        lease: conn.lease,
+        ..Default::default()
+    };
+    conn.kv.clone().put(req).await?;
+    Ok(())
+}
+
+/// Deletes `key`.
+pub async fn delete(conn: &EtcdConn, key: &str) -> BenchResult<()> {
+    let req = DeleteRangeRequest {
+        key: key.as_bytes().to_vec().into(),
+        ..Default::default()
+    };
+    conn.kv.clone().delete_range(req).await?;
+    Ok(())
+}
+
+/// Waits for a watch response that carries events.
+pub async fn next_event(w: &mut WatchStream) -> BenchResult<()> {
+    <Etcd as System>::next_event(w).await
 }
 
 /// One connection to `endpoint` with a lease that outlives the run without keep-alives.

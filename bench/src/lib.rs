@@ -13,6 +13,7 @@
 mod etcd;
 mod feed;
 mod floor;
+mod ha;
 mod ours;
 mod report;
 mod scenarios;
@@ -46,6 +47,10 @@ Scenarios (--scenario, repeatable; default all):
   feed         the change feed: the one watcher a change concerns among 1,000 and 10,000
                watchers of other groups over 100,000 services, and the changes a follower
                of the whole catalogue keeps up with (ours: a Monitor; etcd: a prefix watch)
+  ha           three etcd members and two `registry serve --etcd` front-ends, against etcd
+               alone: register rates (1 and 100 clients), find over 100,000 services from a
+               replica against a range read, propagation from A to an event reader on B,
+               and failover after kill -9 of A (needs etcd; not with -m)
 
 Examples:
   registry bench --quick --no-etcd
@@ -92,6 +97,8 @@ enum Scenario {
     Connections,
     /// The change feed: filtered wake-ups and a follower's rate.
     Feed,
+    /// Three etcd members and two `serve --etcd` front-ends against etcd alone.
+    Ha,
 }
 
 /// Sizes and time budgets for one mode.
@@ -112,6 +119,7 @@ struct Plan {
     feed_watchers: Vec<usize>,
     feed_rounds: usize,
     monitor_time: Duration,
+    ha: ha::HaPlan,
 }
 
 impl Plan {
@@ -137,6 +145,15 @@ impl Plan {
                 feed_watchers: vec![5],
                 feed_rounds: 3,
                 monitor_time: Duration::from_millis(100),
+                ha: ha::HaPlan {
+                    cycle: b(100, 20),
+                    clients: vec![1, 4],
+                    find_services: 30,
+                    find: b(100, 5),
+                    propagation_rounds: 5,
+                    failover_services: 10,
+                    ttl: 2,
+                },
             }
         } else if args.quick {
             Plan {
@@ -155,6 +172,15 @@ impl Plan {
                 feed_watchers: vec![100, 1_000],
                 feed_rounds: 100,
                 monitor_time: Duration::from_secs(1),
+                ha: ha::HaPlan {
+                    cycle: b(1_000, 20_000),
+                    clients: vec![1, 100],
+                    find_services: 10_000,
+                    find: b(1_000, 200),
+                    propagation_rounds: 100,
+                    failover_services: 1_000,
+                    ttl: 2,
+                },
             }
         } else {
             Plan {
@@ -173,6 +199,15 @@ impl Plan {
                 feed_watchers: vec![1_000, 10_000],
                 feed_rounds: 300,
                 monitor_time: Duration::from_secs(3),
+                ha: ha::HaPlan {
+                    cycle: b(3_000, 100_000),
+                    clients: vec![1, 100],
+                    find_services: 100_000,
+                    find: b(3_000, 300),
+                    propagation_rounds: 500,
+                    failover_services: 1_000,
+                    ttl: 5,
+                },
             }
         }
     }
@@ -259,6 +294,13 @@ pub async fn run(args: Args) -> RunResult {
 
     if !args.no_etcd {
         run_etcd(&args, &plan, &want, &mut report).await;
+    }
+    if want(Scenario::Ha)
+        && !args.no_etcd
+        && args.mount.is_none()
+        && let Err(e) = ha::run(&args.etcd_bin, &plan.ha, &mut report).await
+    {
+        failed("ha", "several front-ends", &e);
     }
 
     report.print_summary();
