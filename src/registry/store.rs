@@ -4,8 +4,8 @@
 //! Each front-end keeps a full replica ([`Catalog`] in replica mode), loaded from a range read
 //! and fed by one watch of the prefix; every read is answered from it. A change is a transaction
 //! (create-if-absent for a new name, compare-and-swap on the key's mod revision for an update),
-//! and returns once the replica has applied the commit's revision, so a writer reads its own
-//! writes. The front-end's non-persistent services are attached to its one lease, kept alive
+//! applied to the replica from the commit's answer before it returns, so a writer reads its own
+//! writes at once; the watch's echo is then stale. The front-end's non-persistent services are attached to its one lease, kept alive
 //! here: when the front-end dies they go everywhere within the TTL.
 
 use super::catalog::{Catalog, Plan, Release, Stored};
@@ -27,7 +27,7 @@ pub const DEFAULT_PREFIX: &str = "/registries/";
 /// The default lease TTL.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 
-/// How long a committed change waits for the replica to show it before the call returns anyway.
+/// How long a write overtaken by another front-end's waits for the watch to bring that change.
 const ECHO_WAIT: Duration = Duration::from_secs(3);
 /// Attempts of a write whose base changed under it (another front-end wrote the same service).
 const WRITE_ATTEMPTS: usize = 5;
@@ -206,7 +206,7 @@ impl EtcdStore {
         }
     }
 
-    /// Waits until the replica has applied revision `rev`.
+    /// Waits (at most [`ECHO_WAIT`]) until the replica has applied revision `rev`.
     async fn echo(fs: &RegistryFs, rev: i64) {
         let mut rx = fs.catalog().applied();
         if tokio::time::timeout(ECHO_WAIT, rx.wait_for(|r| *r >= rev))
@@ -303,14 +303,24 @@ impl EtcdStore {
         };
         self.answered();
         if resp.succeeded {
+            // Applied here at once (read your writes); its echo from the watch is then stale.
             let rev = resp.header.map_or(0, |h| h.revision);
-            Self::echo(fs, rev).await;
+            let create = plan.stored.map_or(rev, |s| s.create);
+            let stored = Stored {
+                create,
+                modrev: rev,
+            };
+            fs.catalog().apply_put(rec, stored, now());
             return Ok(());
         }
         match failed_read(resp) {
             // An attempt whose answer was lost went through: this is our own value.
             Some(kv) if *kv.value == *value.as_bytes() => {
-                Self::echo(fs, kv.mod_revision).await;
+                let stored = Stored {
+                    create: kv.create_revision,
+                    modrev: kv.mod_revision,
+                };
+                fs.catalog().apply_put(rec, stored, now());
                 Ok(())
             }
             Some(_) if plan.stored.is_none() => Err(Refusal::Final(Diagnostic::Duplicate)),
@@ -338,7 +348,8 @@ impl EtcdStore {
         let resp = self.etcd.txn(txn).await?;
         self.answered();
         if resp.succeeded {
-            Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
+            let rev = resp.header.map_or(0, |h| h.revision);
+            fs.catalog().apply_own_delete(name, rev);
         }
         Ok(())
     }

@@ -29,6 +29,9 @@ pub(super) struct ReplicaState {
     applied: watch::Sender<i64>,
     /// Held registrations whose name another front-end took while this one was cut off.
     taken: std::collections::HashSet<EntryId>,
+    /// Deletions this front-end committed and applied before its watch reached them: a put of
+    /// the name at or below that revision still to come through the watch is stale.
+    tombstones: HashMap<String, i64>,
 }
 
 /// A write as it would leave the entry: what the store commits.
@@ -81,6 +84,7 @@ impl Catalog {
             orphans: HashMap::new(),
             applied: watch::Sender::new(0),
             taken: Default::default(),
+            tombstones: HashMap::new(),
         });
     }
 
@@ -99,7 +103,10 @@ impl Catalog {
 
     /// Records that every change up to etcd revision `rev` is applied.
     pub fn set_applied(&mut self, rev: i64) {
-        if let Some(r) = &self.replica {
+        if let Some(r) = self.replica.as_mut() {
+            if !r.tombstones.is_empty() {
+                r.tombstones.retain(|_, at| *at > rev);
+            }
             r.applied.send_if_modified(|cur| {
                 let newer = rev > *cur;
                 if newer {
@@ -210,6 +217,13 @@ impl Catalog {
     /// Applies a record that etcd holds at `stored` under its name: a new service, ours coming
     /// back, or a newer version of one listed. Returns whether the change counter moved.
     pub fn apply_put(&mut self, rec: Record, stored: Stored, now: u32) -> bool {
+        if let Some(r) = &self.replica
+            && r.tombstones
+                .get(&rec.name)
+                .is_some_and(|at| *at >= stored.modrev)
+        {
+            return false;
+        }
         let (id, before, moved) = match self.names.get(rec.name.as_str()).copied() {
             Some(id) => {
                 let Some(svc) = self.entries.get(&id) else {
@@ -272,6 +286,16 @@ impl Catalog {
         }
         self.bump();
         true
+    }
+
+    /// Applies this front-end's own committed deletion of `name` at revision `rev`, ahead of the
+    /// watch: remembered until the watch passes `rev`, so that an older put of the name still
+    /// on its way does not bring the service back.
+    pub fn apply_own_delete(&mut self, name: &str, rev: i64) -> bool {
+        if let Some(r) = self.replica.as_mut() {
+            r.tombstones.insert(name.to_string(), rev);
+        }
+        self.apply_delete(name)
     }
 
     /// Replaces the whole catalog with etcd's contents at one revision (a first load, or a reload

@@ -442,3 +442,49 @@ fn a_held_registration_deleted_elsewhere_is_kept_for_the_lease_and_comes_back() 
     r.mark_taken(id);
     assert_eq!(r.plan_write(id, "c d", 100).unwrap_err(), Diagnostic::Taken);
 }
+
+#[test]
+fn an_own_deletion_applied_ahead_of_the_watch_is_not_undone_by_an_older_put() {
+    let mut r = Catalog::new(100);
+    r.make_replica(7);
+    let id = r.create("u", Some(C1), 100);
+    let plan = r.plan_write(id, "tcp!h!1 a b", 100).unwrap();
+    let mut rev = 9;
+    commit(&mut r, plan, &mut rev).unwrap();
+    let mut older = r.held().pop().unwrap().1;
+    older.attrs = vec![("a".into(), "c".into())];
+    assert_eq!(
+        r.plan_release(id, C1, false),
+        Release::Delete {
+            id,
+            name: "tcp!h!1".into(),
+            create: 10
+        }
+    );
+    r.apply_own_delete("tcp!h!1", 12);
+    // Another front-end's update at revision 11 was still on its way through the watch.
+    r.apply_put(
+        older.clone(),
+        Stored {
+            create: 10,
+            modrev: 11,
+        },
+        100,
+    );
+    assert_eq!(r.format_find(&[]), "");
+    r.set_applied(12);
+    older.name = "tcp!h!1".into();
+    r.apply_put(
+        older,
+        Stored {
+            create: 13,
+            modrev: 13,
+        },
+        100,
+    );
+    assert_eq!(
+        r.format_find(&[]),
+        "tcp!h!1 a c\n",
+        "a later creation is applied"
+    );
+}
