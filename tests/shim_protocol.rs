@@ -371,3 +371,31 @@ async fn remote_upstream_loss_closes_registrations_and_recovers() {
     shim.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_relay_uses_the_next_registry_when_the_first_does_not_answer() {
+    let server = common::registry::start().await;
+    let Addr::Tcp { port, .. } = server.local_addrs()[0].clone() else {
+        panic!("not tcp");
+    };
+    // Nothing listens on port 1: the relay goes on to the next registry given.
+    let remote = Remote::new("tcp!127.0.0.1!1").or(format!("tcp!127.0.0.1!{port}"));
+    let shim = Builder::new(remote)
+        .ports(ShimPorts::EPHEMERAL)
+        .start()
+        .await
+        .unwrap();
+    let addrs = shim.local_addrs();
+    let mut held = TcpStream::connect(addrs.new).await.unwrap();
+    held.write_all(b"tcp!r!2 a b\n").await.unwrap();
+    let mut text = Vec::new();
+    for _ in 0..100 {
+        text = find_raw(addrs.find, b"\n").await;
+        if !text.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(text, b"tcp!r!2 a b\n");
+    assert_eq!(server.server().len(), 1);
+}

@@ -152,12 +152,21 @@ impl<S: System> Catalogue<S> {
         picks.iter().sum::<usize>() as f64 / picks.len().max(1) as f64
     }
 
-    /// Unregisters everything by closing the holding connections.
+    /// Unregisters everything, one service after another on each holding connection (the
+    /// connections at once), then closes the connections. One at a time per connection, so that
+    /// a server where each unregister takes a while (one in etcd) is not sent thousands at once.
     pub async fn clear(self, sys: &Arc<S>) -> BenchResult<()> {
+        let mut tasks = JoinSet::new();
         for (conn, held) in self.holders {
-            drop(held);
-            sys.disconnect(conn).await?;
+            let sys = Arc::clone(sys);
+            tasks.spawn(async move {
+                for h in held {
+                    guard(sys.unregister(h)).await?;
+                }
+                sys.disconnect(conn).await
+            });
         }
+        join_all(tasks).await?;
         Ok(())
     }
 }

@@ -227,6 +227,8 @@ pub async fn run(args: Args) -> CmdResult {
         eprint!("{}", crate::demo::banner(first, *n, args.auth.is_some()));
     }
     tokio::signal::ctrl_c().await?;
+    // With --etcd, a clean stop takes this server's registrations away now, not a TTL later.
+    running.server().close().await;
     if let Some(shim) = shim {
         shim.shutdown().await;
     }

@@ -69,10 +69,11 @@ Examples:
       find the services with proto=styx")]
 pub struct Args {
     /// The registry to front: an Inferno dial string or host:port (9P2000; auth none unless
-    /// -k). Default: as for the client commands (the environment variable `registry`, else
-    /// localhost, port 6675).
+    /// -k). Repeat for failover (front-ends of one `serve --etcd` catalog): a new connection uses
+    /// the first that answers, in the order given. Default: as for the client commands (the
+    /// environment variable `registry`, else localhost, port 6675).
     #[arg(short = 'm', long = "registry", short_alias = 'r', value_name = "ADDR")]
-    registry: Option<String>,
+    registry: Vec<String>,
     /// Where to listen: `tcp!HOST` (`tcp!*`: every address) or a bare host; the ports are
     /// --ports.
     #[arg(
@@ -105,10 +106,15 @@ pub struct Args {
 
 /// Runs `registry shim`: prints the bound addresses, then serves until interrupted.
 pub async fn run(args: Args) -> CmdResult {
-    let registry = match &args.registry {
-        Some(a) => crate::opts::resolve_addr(a),
-        None => crate::opts::default_addr(),
-    };
+    let mut addrs: Vec<String> = args
+        .registry
+        .iter()
+        .map(|a| crate::opts::resolve_addr(a))
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(crate::opts::default_addr());
+    }
+    let registry = addrs.remove(0);
     let host = listen_host(&args.listen)?;
     let (upstream, owner) = match &args.keyfile {
         // Read once, before listening: a bad key file is a usage error, not a per-connection one.
@@ -121,6 +127,7 @@ pub async fn run(args: Args) -> CmdResult {
         }
         None => (Remote::new(registry.clone()), String::new()),
     };
+    let upstream = addrs.iter().fold(upstream, |up, a| up.or(a.clone()));
     let shim = Builder::new(upstream.user(args.user))
         .host(host)
         .ports(args.ports)

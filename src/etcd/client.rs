@@ -3,9 +3,9 @@
 use super::error::EtcdError;
 use super::prefix_end;
 use super::rpc::{
-    self, KeyValue, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse, RangeRequest,
-    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse, kv_client::KvClient,
-    lease_client::LeaseClient, watch_client::WatchClient,
+    self, KeyValue, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseRevokeRequest, RangeRequest, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
+    WatchResponse, kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -213,6 +213,15 @@ impl Etcd {
             return Err(EtcdError::Refused(resp.error));
         }
         Ok(resp.id)
+    }
+
+    /// Ends lease `id` now: the keys attached to it go at once.
+    pub(crate) async fn revoke(&self, id: i64) -> Result<(), EtcdError> {
+        self.call(|ch| async move {
+            let req = LeaseRevokeRequest { id };
+            LeaseClient::new(ch).lease_revoke(req).await.map(|_| ())
+        })
+        .await
     }
 
     /// A keep-alive stream: send a lease id to renew it; each answer carries its TTL (0 when

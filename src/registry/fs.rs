@@ -148,6 +148,13 @@ impl RegistryFs {
         Ok(())
     }
 
+    /// Ends the front-end's etcd lease (see [`EtcdStore::close`]); nothing without etcd.
+    pub(crate) async fn close_store(&self) {
+        if let Some(store) = self.store.get() {
+            store.close().await;
+        }
+    }
+
     /// Whether the catalog lives in this process only (no etcd).
     pub(crate) fn in_memory(&self) -> bool {
         self.store.get().is_none()

@@ -192,6 +192,13 @@ impl Server {
         Ok(self)
     }
 
+    /// With its catalog in etcd, ends this server's lease at once: its non-persistent
+    /// registrations go from every front-end now instead of a lease TTL later (a clean stop).
+    /// Without etcd, nothing. Serve no more changes after it.
+    pub async fn close(&self) {
+        self.fs.close_store().await;
+    }
+
     /// The same registry with other protocol limits for the connections it serves from now on.
     pub fn with_limits(mut self, limits: Limits) -> Server {
         self.limits = limits;

@@ -71,6 +71,8 @@ pub(crate) struct EtcdStore {
     down: AtomicBool,
     /// The registry it stores, for the tasks that outlive a request.
     fs: Weak<RegistryFs>,
+    /// Set by [`EtcdStore::close`]: the lease is no longer kept alive.
+    closed: AtomicBool,
 }
 
 /// Why a commit did not go through.
@@ -161,6 +163,7 @@ impl EtcdStore {
             holder,
             down: AtomicBool::new(false),
             fs: Arc::downgrade(fs),
+            closed: AtomicBool::new(false),
         });
         fs.catalog().make_replica(holder);
         let rev = store.reload(fs).await?;
@@ -462,6 +465,17 @@ impl EtcdStore {
         next
     }
 
+    /// Ends this front-end's lease, so that its non-persistent registrations go everywhere now
+    /// rather than a TTL later; the keep-alive stops.
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let lease = self.lease.load(Ordering::Relaxed);
+        match self.etcd.revoke(lease).await {
+            Ok(()) => tracing::info!("registry: lease {lease:x} revoked"),
+            Err(e) => tracing::warn!("registry: revoking lease {lease:x}: {e}"),
+        }
+    }
+
     /// Keeps the lease alive; when etcd says it is gone (this front-end was cut off longer than
     /// the TTL), takes a new one and registers again what its clients still hold open.
     async fn keep_alive_loop(self: Arc<Self>, fs: Weak<RegistryFs>) {
@@ -503,7 +517,7 @@ impl EtcdStore {
                     }
                     _ => break,
                 }
-                if fs.strong_count() == 0 {
+                if fs.strong_count() == 0 || self.closed.load(Ordering::Relaxed) {
                     return;
                 }
             }

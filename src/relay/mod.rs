@@ -63,7 +63,14 @@ impl Remote {
         self
     }
 
-    /// The registry's dial string.
+    /// Another registry serving the same catalog (a front-end of `registry serve --etcd`): a
+    /// new connection tries the registries in the order given, and uses the first that answers.
+    pub fn or(mut self, addr: impl Into<String>) -> Remote {
+        self.pool.add_fallback(addr.into());
+        self
+    }
+
+    /// The registry's dial string (the first one given).
     pub fn addr(&self) -> &str {
         self.pool.addr()
     }

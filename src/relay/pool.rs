@@ -124,7 +124,9 @@ async fn probe(reg: &Registry) {
 /// The registry and its current session, made again after it is lost.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    addr: String,
+    /// The registry's dial string, then the ones tried in order when it does not answer
+    /// (front-ends of one catalog, `registry serve --etcd`).
+    addrs: Vec<String>,
     reach: Reach,
     current: Mutex<Option<Session>>,
 }
@@ -133,7 +135,7 @@ impl Pool {
     /// A pool that connects to the registry at `addr` as `reach` says, when first asked.
     pub(crate) fn new(addr: String, reach: Reach) -> Pool {
         Pool {
-            addr,
+            addrs: vec![addr],
             reach,
             current: Mutex::new(None),
         }
@@ -141,7 +143,12 @@ impl Pool {
 
     /// The registry's dial string.
     pub(crate) fn addr(&self) -> &str {
-        &self.addr
+        &self.addrs[0]
+    }
+
+    /// Adds a registry to try, in order, when the ones before it do not answer.
+    pub(crate) fn add_fallback(&mut self, addr: String) {
+        self.addrs.push(addr);
     }
 
     /// Attaches as `user` from now on, when no key decides the user.
@@ -158,29 +165,43 @@ impl Pool {
             return Ok(s.clone());
         }
         *current = None;
-        let reg = match connect(&self.addr, &self.reach).await {
-            Ok(c) => c,
-            Err(e) => {
-                // Each relayed connection only sees its socket close: say why here.
-                let hint = match (&self.reach, &e) {
-                    // A registry that requires infpk1 answers 9P with auth messages.
-                    (Reach::Plain(_), client::Error::Mount(_)) => {
-                        " (a registry that requires authentication needs a key: -k KEYFILE)"
-                    }
-                    _ => "",
-                };
-                tracing::warn!("shim: cannot connect to registry {}: {e}{hint}", self.addr);
-                return Err(e);
+        let mut failed = None;
+        for addr in &self.addrs {
+            match connect(addr, &self.reach).await {
+                Ok(c) => {
+                    failed = None;
+                    *current = Some(Self::start(c));
+                    break;
+                }
+                Err(e) => {
+                    // Each relayed connection only sees its socket close: say why here.
+                    let hint = match (&self.reach, &e) {
+                        // A registry that requires infpk1 answers 9P with auth messages.
+                        (Reach::Plain(_), client::Error::Mount(_)) => {
+                            " (a registry that requires authentication needs a key: -k KEYFILE)"
+                        }
+                        _ => "",
+                    };
+                    tracing::warn!("shim: cannot connect to registry {addr}: {e}{hint}");
+                    failed = Some(e);
+                }
             }
-        };
+        }
+        match (failed, current.as_ref()) {
+            (None, Some(s)) => Ok(s.clone()),
+            (Some(e), _) => Err(e),
+            (None, None) => Err(client::Error::Unsupported("no registry to connect to")),
+        }
+    }
+
+    /// A session over a new connection, watched for its loss.
+    fn start(reg: Registry) -> Session {
         let (tx, rx) = watch::channel(false);
         let watcher = tokio::spawn(watch_connection(reg.clone(), tx));
-        let session = Session(Arc::new(SessionInner {
+        Session(Arc::new(SessionInner {
             reg,
             lost: rx,
             _watcher: AbortOnDrop(watcher),
-        }));
-        *current = Some(session.clone());
-        Ok(session)
+        }))
     }
 }

@@ -304,11 +304,14 @@ impl Catalog {
     pub fn apply_snapshot(&mut self, records: Vec<(Record, Stored)>, now: u32) {
         let keep: std::collections::HashSet<String> =
             records.iter().map(|(r, _)| r.name.clone()).collect();
+        // Only what came from etcd can be stale: `-f` services are this front-end's own.
         let stale: Vec<Arc<str>> = self
             .names
-            .keys()
-            .filter(|n| !keep.contains(&***n))
-            .cloned()
+            .iter()
+            .filter(|(n, id)| {
+                !keep.contains(&***n) && self.entries.get(id).is_some_and(|e| e.stored.is_some())
+            })
+            .map(|(n, _)| n.clone())
             .collect();
         // One wake for the whole reload, not one per service.
         self.batching = Some(false);
