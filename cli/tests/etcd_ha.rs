@@ -17,7 +17,12 @@ const TTL: u64 = 2;
 
 /// A `registry serve --etcd` front-end on a free port: it and its 9P address.
 async fn front_end(cluster: &Cluster, prefix: &str) -> (Running, String) {
-    let ttl = TTL.to_string();
+    front_end_with_ttl(cluster, prefix, TTL).await
+}
+
+/// [`front_end`] with a lease TTL of `ttl` seconds.
+async fn front_end_with_ttl(cluster: &Cluster, prefix: &str, ttl: u64) -> (Running, String) {
+    let ttl = ttl.to_string();
     let endpoints = cluster.endpoints();
     let args = [
         "serve",
@@ -333,4 +338,33 @@ async fn without_etcd_a_front_end_answers_reads_and_refuses_writes_until_it_is_b
     )
     .await;
     assert_eq!(names(&addr).await, ["tcp!h!1", "tcp!h!3"]);
+}
+
+#[tokio::test]
+async fn a_clean_stop_takes_its_registrations_away_at_once() {
+    if !etcd::available() {
+        return;
+    }
+    let cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let (a, addr_a) = front_end_with_ttl(&cluster, &prefix, 60).await;
+    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    let reg = Registry::open(&addr_a).await.unwrap();
+    let _held = reg
+        .register("tcp!h!1", &Attributes::default(), false)
+        .await
+        .unwrap();
+    let _kept = reg
+        .register("tcp!p!1", &Attributes::default(), true)
+        .await
+        .unwrap();
+    assert_eq!(names(&addr_b).await, ["tcp!h!1", "tcp!p!1"]);
+    signal(a.pid(), libc::SIGINT);
+    // Far sooner than the 60 s lease would lapse.
+    until(
+        Duration::from_secs(20),
+        "A's registration gone",
+        async || names(&addr_b).await == ["tcp!p!1"],
+    )
+    .await;
 }
