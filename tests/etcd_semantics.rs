@@ -6,9 +6,8 @@ mod common;
 
 use common::etcd;
 use registries::registry::{EtcdConfig, RunningServer, Server};
-use registries::styx::{Client, DMDIR, Fid, ORCLOSE, ORDWR, OREAD, OWRITE, QTDIR};
+use registries::styx::{DMDIR, Fid, ORCLOSE, ORDWR, OREAD, OWRITE, QTDIR};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// A front-end on a fresh prefix of the shared cluster, or `None` when etcd is not installed.
 async fn front_end(prefix: &str) -> Option<RunningServer> {
@@ -27,15 +26,6 @@ async fn start() -> RunningServer {
         Some(s) => s,
         None => common::registry::start().await,
     }
-}
-
-async fn connect(server: &RunningServer, user: &str) -> (Client, Fid) {
-    let addr = server.local_addrs()[0].socket_addr_string().unwrap();
-    let client = Client::connect(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let root = client.attach(user, "").await.unwrap();
-    (client, root)
 }
 
 #[macro_use]

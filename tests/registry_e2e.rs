@@ -4,21 +4,11 @@
 mod common;
 
 use registries::registry::{RunningServer, Server};
-use registries::styx::{Client, DMDIR, Fid, ORCLOSE, ORDWR, OREAD, OWRITE, QTDIR};
+use registries::styx::{Client, DMDIR, ORCLOSE, ORDWR, OREAD, OWRITE, QTDIR};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 async fn start() -> RunningServer {
     common::registry::start().await
-}
-
-async fn connect(server: &RunningServer, user: &str) -> (Client, Fid) {
-    let addr = server.local_addrs()[0].socket_addr_string().unwrap();
-    let client = Client::connect(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let root = client.attach(user, "").await.unwrap();
-    (client, root)
 }
 
 #[macro_use]

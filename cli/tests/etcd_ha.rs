@@ -41,6 +41,19 @@ async fn front_end_with_ttl(cluster: &Cluster, prefix: &str, ttl: u64) -> (Runni
     (running, addr)
 }
 
+/// A fresh cluster and two front-ends on one prefix, A with a lease of `ttl_a` seconds and B
+/// with [`TTL`]; `None` (the test skips) without etcd.
+async fn pair(ttl_a: u64) -> Option<(Cluster, (Running, String), (Running, String))> {
+    if !etcd::available() {
+        return None;
+    }
+    let cluster = Cluster::start(3);
+    let prefix = etcd::fresh_prefix();
+    let a = front_end_with_ttl(&cluster, &prefix, ttl_a).await;
+    let b = front_end(&cluster, &prefix).await;
+    Some((cluster, a, b))
+}
+
 /// The names registered at `addr`, sorted.
 async fn names(addr: &str) -> Vec<String> {
     let reg = Registry::open(addr).await.expect("front-end answers");
@@ -67,13 +80,9 @@ async fn until(limit: Duration, what: &str, mut f: impl AsyncFnMut() -> bool) ->
 
 #[tokio::test]
 async fn a_killed_front_ends_registrations_go_within_the_ttl_and_persistent_ones_stay() {
-    if !etcd::available() {
+    let Some((_cluster, (mut a, addr_a), (_b, addr_b))) = pair(TTL).await else {
         return;
-    }
-    let cluster = Cluster::start(3);
-    let prefix = etcd::fresh_prefix();
-    let (mut a, addr_a) = front_end(&cluster, &prefix).await;
-    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    };
     let reg = Registry::open(&addr_a).await.unwrap();
     let mut held = Vec::new();
     for i in 0..1000 {
@@ -181,13 +190,9 @@ async fn persistent_entries_come_back_after_the_whole_cluster_restarts() {
 
 #[tokio::test]
 async fn register_moves_to_the_next_front_end_when_its_own_is_killed() {
-    if !etcd::available() {
+    let Some((_cluster, (mut a, addr_a), (_b, addr_b))) = pair(TTL).await else {
         return;
-    }
-    let cluster = Cluster::start(3);
-    let prefix = etcd::fresh_prefix();
-    let (mut a, addr_a) = front_end(&cluster, &prefix).await;
-    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    };
     let (register, _) = Running::start(
         &[
             "register",
@@ -242,13 +247,9 @@ fn signal(pid: u32, sig: libc::c_int) {
 
 #[tokio::test]
 async fn a_front_end_paused_past_its_lease_registers_again_what_its_clients_hold() {
-    if !etcd::available() {
+    let Some((_cluster, (a, addr_a), (_b, addr_b))) = pair(TTL).await else {
         return;
-    }
-    let cluster = Cluster::start(3);
-    let prefix = etcd::fresh_prefix();
-    let (a, addr_a) = front_end(&cluster, &prefix).await;
-    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    };
     let reg = Registry::open(&addr_a).await.unwrap();
     let mut kept = reg
         .register("tcp!kept!1", &Attributes::new([("k", "1")]), false)
@@ -342,13 +343,9 @@ async fn without_etcd_a_front_end_answers_reads_and_refuses_writes_until_it_is_b
 
 #[tokio::test]
 async fn a_clean_stop_takes_its_registrations_away_at_once() {
-    if !etcd::available() {
+    let Some((_cluster, (a, addr_a), (_b, addr_b))) = pair(60).await else {
         return;
-    }
-    let cluster = Cluster::start(3);
-    let prefix = etcd::fresh_prefix();
-    let (a, addr_a) = front_end_with_ttl(&cluster, &prefix, 60).await;
-    let (_b, addr_b) = front_end(&cluster, &prefix).await;
+    };
     let reg = Registry::open(&addr_a).await.unwrap();
     let _held = reg
         .register("tcp!h!1", &Attributes::default(), false)

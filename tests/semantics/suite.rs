@@ -1,12 +1,22 @@
 //! The registry(4) semantics suite at the raw file level (spec/registry.md §2–§6), shared by
 //! the in-memory server's tests (`registry_e2e.rs`) and the etcd-backed one's
 //! (`etcd_semantics.rs`). A test binary defines `start()` (a fresh, empty registry: a
-//! `RunningServer`) and `connect(&server, user)`, imports this module's helpers, and invokes
+//! `RunningServer`), imports this module's helpers (`connect` among them), and invokes
 //! `registry_semantics!()`.
 #![allow(dead_code)]
 
-use registries::styx::{Fid, ORDWR, OREAD};
+use registries::registry::RunningServer;
+use registries::styx::{Client, Fid, ORDWR, OREAD};
 use std::time::Duration;
+
+/// A 9P connection to `server`, attached as `user`.
+pub async fn connect(server: &RunningServer, user: &str) -> (Client, Fid) {
+    let addr = server.local_addrs()[0].socket_addr_string().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = Client::connect(stream).await.unwrap();
+    let root = client.attach(user, "").await.unwrap();
+    (client, root)
+}
 
 /// How long a test waits for an answer that must come.
 pub const T: Duration = Duration::from_secs(10);
