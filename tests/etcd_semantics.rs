@@ -165,3 +165,64 @@ async fn an_unreachable_etcd_is_a_clear_error_at_start() {
         .to_string();
     assert!(err.contains("TLS is not supported"), "{err}");
 }
+
+#[tokio::test]
+async fn a_feed_watcher_resumes_on_another_front_end_without_a_gap_or_a_repeat() {
+    use futures_util::StreamExt;
+    use registries::{Attributes, Registry};
+    let Some((a, b, _)) = pair().await else {
+        return;
+    };
+    let on_a = Registry::open(&a.local_addrs()[0].to_string())
+        .await
+        .unwrap();
+    let on_b = Registry::open(&b.local_addrs()[0].to_string())
+        .await
+        .unwrap();
+    let attrs = Attributes::new([("k", "v")]);
+    let mut w = on_a.changes(&[("k", "v")], None).await.unwrap();
+    let mut held = Vec::new();
+    for i in 0..3 {
+        held.push(
+            on_a.register(&format!("tcp!s!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut last = 0;
+    for _ in 0..3 {
+        last = tokio::time::timeout(T, w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .revision;
+    }
+    drop(w);
+    // Changes made through B meanwhile; the watcher comes back on B, from where it left A.
+    for i in 3..6 {
+        held.push(
+            on_b.register(&format!("tcp!s!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut resumed = on_b.changes(&[("k", "v")], Some(last + 1)).await.unwrap();
+    let mut revisions = Vec::new();
+    for i in 3..6 {
+        let ev = tokio::time::timeout(T, resumed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.service.addr, format!("tcp!s!{i}"));
+        assert!(ev.revision > last, "{} after {last}", ev.revision);
+        revisions.push(ev.revision);
+        last = ev.revision;
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(300), resumed.next()).await;
+    assert!(
+        quiet.is_err(),
+        "a repeated or extra change after {revisions:?}"
+    );
+}

@@ -173,6 +173,20 @@ impl Feed {
         self.next_rev - 1
     }
 
+    /// Makes the next change's revision at least `rev`: in `registry serve --etcd` each change
+    /// is published at its etcd revision, the same on every front-end, so that a watcher may
+    /// resume on any of them.
+    pub fn advance_to(&mut self, rev: u64) {
+        self.next_rev = self.next_rev.max(rev);
+    }
+
+    /// Forgets the history: changes up to `rev` are no longer told to a resuming watcher, which
+    /// is told it was compacted and resynchronises (after a reload of the whole catalog).
+    pub fn compact_to(&mut self, rev: u64) {
+        self.history.clear();
+        self.next_rev = self.next_rev.max(rev.saturating_add(1));
+    }
+
     /// The oldest revision a watcher may resume from.
     pub fn oldest_kept(&self) -> u64 {
         self.history.front().map_or(self.next_rev, |r| r.rev)
@@ -268,7 +282,8 @@ impl Feed {
                         self.next_rev
                     ));
                 }
-                let skip = usize::try_from(from - oldest).unwrap_or(usize::MAX);
+                // Revisions may skip numbers (etcd's, in `serve --etcd`): search, not subtract.
+                let skip = self.history.partition_point(|r| r.rev < from);
                 for r in self.history.iter().skip(skip) {
                     r.push_to(&req.query, &mut first);
                 }
@@ -317,6 +332,11 @@ impl Feed {
                 }
             }
         }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> FeedLimits {
+        self.limits
     }
 
     /// Changes the limits: a shorter history drops its oldest changes now.

@@ -227,7 +227,7 @@ impl EtcdStore {
         let (kvs, rev) = self.etcd.range_prefix(&self.keys).await?;
         let records = kvs.iter().filter_map(|kv| self.record(kv)).collect();
         let mut cat = fs.catalog();
-        cat.apply_snapshot(records, now());
+        cat.apply_snapshot(records, rev, now());
         cat.set_applied(rev);
         Ok(rev)
     }
@@ -457,7 +457,7 @@ impl EtcdStore {
             if ev.r#type == EventType::Delete as i32 {
                 let name =
                     String::from_utf8_lossy(kv.key.get(self.keys.len()..).unwrap_or_default());
-                cat.apply_delete(&name);
+                cat.apply_delete(&name, kv.mod_revision);
             } else if let Some((rec, stored)) = self.record(kv) {
                 cat.apply_put(rec, stored, now());
             }

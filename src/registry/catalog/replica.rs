@@ -78,6 +78,8 @@ pub(crate) fn set_pair(attrs: &mut Vec<(String, String)>, attr: String, val: Str
 impl Catalog {
     /// Makes this (empty) catalog a replica written as front-end `holder`.
     pub fn make_replica(&mut self, holder: u64) {
+        // Feed revisions are etcd's from now on: the same change has the same one everywhere.
+        self.feed = super::Feed::new(0, self.feed.limits());
         self.replica = Some(ReplicaState {
             holder,
             by_creator: HashMap::new(),
@@ -264,16 +266,19 @@ impl Catalog {
             self.bump();
         }
         let after = self.entries.get(&id).and_then(Entry::snap);
+        self.feed
+            .advance_to(u64::try_from(stored.modrev).unwrap_or(0));
         self.feed.publish(before, after);
         moved
     }
 
     /// Applies the deletion of key `name`: the service goes from the listing. A registration whose
     /// fid is open here is kept aside as an orphan, for the lease's recovery.
-    pub fn apply_delete(&mut self, name: &str) -> bool {
+    pub fn apply_delete(&mut self, name: &str, rev: i64) -> bool {
         let Some(id) = self.names.get(name).copied() else {
             return false;
         };
+        self.feed.advance_to(u64::try_from(rev).unwrap_or(0));
         let held = self.entries.get(&id).is_some_and(|e| e.creator.is_some());
         if held && self.replica.is_some() {
             if let Some(orphan) = self.unlist(id)
@@ -295,13 +300,13 @@ impl Catalog {
         if let Some(r) = self.replica.as_mut() {
             r.tombstones.insert(name.to_string(), rev);
         }
-        self.apply_delete(name)
+        self.apply_delete(name, rev)
     }
 
     /// Replaces the whole catalog with etcd's contents at one revision (a first load, or a reload
     /// after the watch's revision was compacted away): the differences are applied, and the
     /// change counter moves once if anything changed.
-    pub fn apply_snapshot(&mut self, records: Vec<(Record, Stored)>, now: u32) {
+    pub fn apply_snapshot(&mut self, records: Vec<(Record, Stored)>, rev: i64, now: u32) {
         let keep: std::collections::HashSet<String> =
             records.iter().map(|(r, _)| r.name.clone()).collect();
         // Only what came from etcd can be stale: `-f` services are this front-end's own.
@@ -316,7 +321,7 @@ impl Catalog {
         // One wake for the whole reload, not one per service.
         self.batching = Some(false);
         for name in stale {
-            self.apply_delete(&name);
+            self.apply_delete(&name, rev);
         }
         for (rec, stored) in records {
             self.apply_put(rec, stored, now);
@@ -324,6 +329,9 @@ impl Catalog {
         if self.batching.take() == Some(true) {
             self.bump();
         }
+        // A watcher resuming from before the reload must resynchronise: the changes in between
+        // were never seen one by one.
+        self.feed.compact_to(u64::try_from(rev).unwrap_or(0));
     }
 
     /// A clunk of `fid` on entry `id`, as [`Catalog::release`] decides it: what the store must

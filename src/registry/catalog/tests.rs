@@ -392,6 +392,7 @@ fn a_snapshot_reload_wakes_event_readers_once() {
     let events = r.subscribe();
     r.apply_snapshot(
         vec![(rec("y"), at(2)), (rec("z"), at(5)), (rec("w"), at(6))],
+        7,
         100,
     );
     assert_eq!(r.rootvers(), 3, "one change for the whole reload");
@@ -399,6 +400,7 @@ fn a_snapshot_reload_wakes_event_readers_once() {
     assert_eq!(r.format_find(&[]), "y a b\nz a b\nw a b\n");
     r.apply_snapshot(
         vec![(rec("y"), at(2)), (rec("z"), at(5)), (rec("w"), at(6))],
+        7,
         100,
     );
     assert_eq!(r.rootvers(), 3, "nothing changed, nobody woken");
@@ -413,7 +415,7 @@ fn a_held_registration_deleted_elsewhere_is_kept_for_the_lease_and_comes_back() 
     let mut rev = 0;
     commit(&mut r, plan, &mut rev).unwrap();
     assert_eq!(r.held().len(), 1);
-    r.apply_delete("tcp!h!1");
+    r.apply_delete("tcp!h!1", 11);
     assert_eq!(r.format_find(&[]), "");
     let (_, rec) = r.held().pop().unwrap();
     assert_eq!(rec.name, "tcp!h!1");
