@@ -29,6 +29,8 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// How long a write overtaken by another front-end's waits for the watch to bring that change.
 const ECHO_WAIT: Duration = Duration::from_secs(3);
+/// The pause before a background task tries etcd again after a failure.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Attempts of a write whose base changed under it (another front-end wrote the same service).
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -73,6 +75,8 @@ pub(crate) struct EtcdStore {
     fs: Weak<RegistryFs>,
     /// Set by [`EtcdStore::close`]: the lease is no longer kept alive.
     closed: AtomicBool,
+    /// A re-registration after a lost lease is running.
+    recovering: AtomicBool,
 }
 
 /// Why a commit did not go through.
@@ -164,6 +168,7 @@ impl EtcdStore {
             down: AtomicBool::new(false),
             fs: Arc::downgrade(fs),
             closed: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
         });
         fs.catalog().make_replica(holder);
         let rev = store.reload(fs).await?;
@@ -306,24 +311,15 @@ impl EtcdStore {
         };
         self.answered();
         if resp.succeeded {
-            // Applied here at once (read your writes); its echo from the watch is then stale.
-            let rev = resp.header.map_or(0, |h| h.revision);
-            let create = plan.stored.map_or(rev, |s| s.create);
-            let stored = Stored {
-                create,
-                modrev: rev,
-            };
-            fs.catalog().apply_put(rec, stored, now());
+            // Applied by the watch, in etcd's order on every front-end alike; the reply waits
+            // for it (read your writes).
+            Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
             return Ok(());
         }
         match failed_read(resp) {
             // An attempt whose answer was lost went through: this is our own value.
             Some(kv) if *kv.value == *value.as_bytes() => {
-                let stored = Stored {
-                    create: kv.create_revision,
-                    modrev: kv.mod_revision,
-                };
-                fs.catalog().apply_put(rec, stored, now());
+                Self::echo(fs, kv.mod_revision).await;
                 Ok(())
             }
             Some(_) if plan.stored.is_none() => Err(Refusal::Final(Diagnostic::Duplicate)),
@@ -351,8 +347,7 @@ impl EtcdStore {
         let resp = self.etcd.txn(txn).await?;
         self.answered();
         if resp.succeeded {
-            let rev = resp.header.map_or(0, |h| h.revision);
-            fs.catalog().apply_own_delete(name, rev);
+            Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
         }
         Ok(())
     }
@@ -408,13 +403,14 @@ impl EtcdStore {
     /// from the last revision applied, and reloads everything when that revision was compacted.
     async fn watch_loop(self: Arc<Self>, fs: Weak<RegistryFs>, mut next: i64) {
         loop {
+            if fs.strong_count() == 0 || self.closed.load(Ordering::Relaxed) {
+                return;
+            }
             let (_tx, mut stream) = match self.etcd.watch(&self.keys, next).await {
                 Ok(duplex) => duplex,
                 Err(e) => {
                     self.unavailable("watch", &e);
-                    if fs.strong_count() == 0 {
-                        return;
-                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
             };
@@ -424,7 +420,15 @@ impl EtcdStore {
                     Ok(None) | Err(_) => break,
                 };
                 let Some(fs) = fs.upgrade() else { return };
-                if resp.compact_revision > 0 || resp.canceled {
+                if self.closed.load(Ordering::Relaxed) {
+                    return;
+                }
+                if resp.canceled && resp.compact_revision == 0 {
+                    tracing::warn!("registry: etcd cancelled the watch: {}", resp.cancel_reason);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    break;
+                }
+                if resp.compact_revision > 0 {
                     tracing::warn!(
                         "registry: etcd compacted past revision {next}: reloading the catalog"
                     );
@@ -436,21 +440,39 @@ impl EtcdStore {
                     }
                     break;
                 }
-                let mut cat = fs.catalog();
-                next = self.apply(&mut cat, &resp.events).max(next);
-                if resp.events.is_empty() {
-                    // A progress notification: everything up to its revision has been sent.
-                    let rev = resp.header.map_or(0, |h| h.revision);
-                    next = next.max(rev + 1);
+                let strays = {
+                    let mut cat = fs.catalog();
+                    let (after, strays) = self.apply(&mut cat, &resp.events);
+                    next = after.max(next);
+                    if resp.events.is_empty() {
+                        // A progress notification: everything up to its revision has been sent.
+                        let rev = resp.header.map_or(0, |h| h.revision);
+                        next = next.max(rev + 1);
+                    }
+                    cat.set_applied(next - 1);
+                    strays
+                };
+                for (name, create) in strays {
+                    let store = Arc::clone(&self);
+                    let fs = Arc::clone(&fs);
+                    tokio::spawn(async move {
+                        tracing::info!(
+                            "registry: {} outlived its fid here: removing it",
+                            wire::quote(&name)
+                        );
+                        let _ = store.delete(&fs, &name, create).await;
+                    });
                 }
-                cat.set_applied(next - 1);
             }
         }
     }
 
-    /// Applies events; the revision after the last one.
-    fn apply(&self, cat: &mut Catalog, events: &[rpc::Event]) -> i64 {
+    /// Applies events: the revision after the last one, and this front-end's own registrations
+    /// that came back with no fid left to hold them (the fid was clunked while the commit was on
+    /// its way): their names and create revisions, to delete.
+    fn apply(&self, cat: &mut Catalog, events: &[rpc::Event]) -> (i64, Vec<(String, i64)>) {
         let mut next = 0;
+        let mut strays = Vec::new();
         for ev in events {
             let Some(kv) = &ev.kv else { continue };
             next = next.max(kv.mod_revision + 1);
@@ -459,10 +481,15 @@ impl EtcdStore {
                     String::from_utf8_lossy(kv.key.get(self.keys.len()..).unwrap_or_default());
                 cat.apply_delete(&name, kv.mod_revision);
             } else if let Some((rec, stored)) = self.record(kv) {
+                let name = rec.name.clone();
+                let new = !cat.lists(&name);
                 cat.apply_put(rec, stored, now());
+                if new && let Some(create) = cat.stray(&name) {
+                    strays.push((name, create));
+                }
             }
         }
-        next
+        (next, strays)
     }
 
     /// Ends this front-end's lease, so that its non-persistent registrations go everywhere now
@@ -492,6 +519,7 @@ impl EtcdStore {
                 Ok(duplex) => duplex,
                 Err(e) => {
                     self.unavailable("lease keep-alive", &e);
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
             };
@@ -512,8 +540,21 @@ impl EtcdStore {
                         tokio::time::sleep(period).await;
                     }
                     Ok(Ok(Some(_))) => {
-                        let Some(fs) = fs.upgrade() else { return };
-                        self.recover(&fs).await;
+                        if self.closed.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        self.renew_lease().await;
+                        // Registering again runs beside the keep-alive of the new lease, which
+                        // must not lapse while it takes.
+                        if !self.recovering.swap(true, Ordering::Relaxed) {
+                            let (store, fs) = (Arc::clone(&self), fs.clone());
+                            tokio::spawn(async move {
+                                if let Some(fs) = fs.upgrade() {
+                                    store.recover(&fs).await;
+                                }
+                                store.recovering.store(false, Ordering::Relaxed);
+                            });
+                        }
                     }
                     _ => break,
                 }
@@ -524,8 +565,8 @@ impl EtcdStore {
         }
     }
 
-    /// A new lease, and the registrations held open here put back under it.
-    async fn recover(&self, fs: &RegistryFs) {
+    /// A new lease in place of one that expired.
+    async fn renew_lease(&self) {
         tracing::warn!(
             "registry: lease {:x} expired: taking a new one and registering again",
             self.lease.load(Ordering::Relaxed)
@@ -535,60 +576,91 @@ impl EtcdStore {
                 Ok(l) => break l,
                 Err(e) => {
                     self.unavailable("lease grant", &e);
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         };
         self.lease.store(lease, Ordering::Relaxed);
-        let held = fs.catalog().held();
+    }
+
+    /// Puts the registrations held open here back under the current lease; retries those etcd
+    /// did not answer for until it does (or the registry closes).
+    async fn recover(&self, fs: &RegistryFs) {
+        let mut pending = fs.catalog().held();
         let (mut back, mut lost) = (0, 0);
-        for (id, rec) in held {
-            let key = self.key(&rec.name);
-            let value = rec.encode();
-            let txn = TxnRequest {
-                compare: vec![compare(
-                    &key,
-                    compare::CompareTarget::Create,
-                    compare::TargetUnion::CreateRevision(0),
-                )],
-                success: vec![put_op(key.clone(), value.clone(), Some(lease))],
-                failure: vec![get_op(key.clone())],
-            };
-            let Ok(resp) = self.etcd.txn(txn).await else {
-                // Still cut off: the next expiry notice tries again.
-                continue;
-            };
-            if resp.succeeded {
-                back += 1;
-                continue;
-            }
-            match failed_read(resp).map(|kv| (Record::decode(&kv.value), kv)) {
-                Some((Ok(other), kv)) if other.holder == rec.holder && other.fid == rec.fid => {
-                    // Still there (the expiry has not reached it yet): move it to the new lease.
-                    let txn = TxnRequest {
-                        compare: vec![compare(
-                            &key,
-                            compare::CompareTarget::Mod,
-                            compare::TargetUnion::ModRevision(kv.mod_revision),
-                        )],
-                        success: vec![put_op(key, value, Some(lease))],
-                        failure: vec![],
-                    };
-                    if self.etcd.txn(txn).await.is_ok() {
-                        back += 1;
+        while !pending.is_empty() && !self.closed.load(Ordering::Relaxed) {
+            let mut again = Vec::new();
+            for (id, rec) in pending {
+                match self.register_again(&rec).await {
+                    Ok(true) => back += 1,
+                    Ok(false) => {
+                        lost += 1;
+                        tracing::warn!(
+                            "registry: {} was taken by another registry while this one was cut off from etcd",
+                            wire::quote(&rec.name)
+                        );
+                        fs.catalog().mark_taken(id);
                     }
+                    Err(_) => again.push((id, rec)),
                 }
-                _ => {
-                    lost += 1;
-                    tracing::warn!(
-                        "registry: {} was taken by another registry while this one was cut off from etcd",
-                        wire::quote(&rec.name)
-                    );
-                    fs.catalog().mark_taken(id);
-                }
+            }
+            pending = again;
+            if !pending.is_empty() {
+                tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
+        let lease = self.lease.load(Ordering::Relaxed);
         tracing::warn!(
             "registry: new lease {lease:x}: {back} registrations back, {lost} taken by others"
         );
+    }
+
+    /// Registers `rec` again under the current lease: whether it is back (false: another
+    /// front-end holds the name now).
+    async fn register_again(&self, rec: &Record) -> Result<bool, EtcdError> {
+        let lease = self.lease.load(Ordering::Relaxed);
+        let key = self.key(&rec.name);
+        let txn = TxnRequest {
+            compare: vec![compare(
+                &key,
+                compare::CompareTarget::Create,
+                compare::TargetUnion::CreateRevision(0),
+            )],
+            success: vec![put_op(key.clone(), rec.encode(), Some(lease))],
+            failure: vec![get_op(key.clone())],
+        };
+        let resp = self.etcd.txn(txn).await?;
+        if resp.succeeded {
+            return Ok(true);
+        }
+        match failed_read(resp).map(|kv| (Record::decode(&kv.value), kv)) {
+            Some((Ok(other), kv)) if other.holder == rec.holder && other.fid == rec.fid => {
+                // Still there (the expiry has not reached it yet): the same value, as etcd holds
+                // it (another front-end may have written it since), moved to the new lease.
+                let txn = TxnRequest {
+                    compare: vec![compare(
+                        &key,
+                        compare::CompareTarget::Mod,
+                        compare::TargetUnion::ModRevision(kv.mod_revision),
+                    )],
+                    success: vec![RequestOp {
+                        request: Some(request_op::Request::RequestPut(PutRequest {
+                            key: key.into(),
+                            value: kv.value,
+                            lease,
+                            ..Default::default()
+                        })),
+                    }],
+                    failure: vec![],
+                };
+                let resp = self.etcd.txn(txn).await?;
+                if resp.succeeded {
+                    Ok(true)
+                } else {
+                    Err(EtcdError::Refused("changed meanwhile".into()))
+                }
+            }
+            _ => Ok(false),
+        }
     }
 }

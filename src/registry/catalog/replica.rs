@@ -29,8 +29,8 @@ pub(super) struct ReplicaState {
     applied: watch::Sender<i64>,
     /// Held registrations whose name another front-end took while this one was cut off.
     taken: std::collections::HashSet<EntryId>,
-    /// Deletions this front-end committed and applied before its watch reached them: a put of
-    /// the name at or below that revision still to come through the watch is stale.
+    /// Services dropped here while their deletion could not be committed (etcd unreachable): a
+    /// put of the name at or below that revision replayed by the watch is stale.
     tombstones: HashMap<String, i64>,
 }
 
@@ -278,6 +278,12 @@ impl Catalog {
         let Some(id) = self.names.get(name).copied() else {
             return false;
         };
+        // Only a stored incarnation at or before the deletion goes: not a newer one, nor a `-f`
+        // service of this front-end's own with the same name.
+        let current = self.entries.get(&id).and_then(|e| e.stored);
+        if current.is_none_or(|s| s.modrev > rev) {
+            return false;
+        }
         self.feed.advance_to(u64::try_from(rev).unwrap_or(0));
         let held = self.entries.get(&id).is_some_and(|e| e.creator.is_some());
         if held && self.replica.is_some() {
@@ -291,16 +297,6 @@ impl Catalog {
         }
         self.bump();
         true
-    }
-
-    /// Applies this front-end's own committed deletion of `name` at revision `rev`, ahead of the
-    /// watch: remembered until the watch passes `rev`, so that an older put of the name still
-    /// on its way does not bring the service back.
-    pub fn apply_own_delete(&mut self, name: &str, rev: i64) -> bool {
-        if let Some(r) = self.replica.as_mut() {
-            r.tombstones.insert(name.to_string(), rev);
-        }
-        self.apply_delete(name, rev)
     }
 
     /// Replaces the whole catalog with etcd's contents at one revision (a first load, or a reload
@@ -417,9 +413,33 @@ impl Catalog {
     /// (etcd unreachable): the store retries it, and its echo then finds nothing to remove.
     pub fn drop_now(&mut self, name: &str) {
         if let Some(id) = self.names.get(name).copied() {
+            let at = self
+                .entries
+                .get(&id)
+                .and_then(|e| e.stored)
+                .map(|s| s.modrev);
+            if let (Some(r), Some(at)) = (self.replica.as_mut(), at) {
+                // A replay of its put by a reconnecting watch must not list it again.
+                r.tombstones.insert(name.to_string(), at);
+            }
             self.unlink(id);
             self.bump();
         }
+    }
+
+    /// Whether a service of this name is listed.
+    pub fn lists(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// The create revision of service `name` when it is one of this front-end's own
+    /// non-persistent registrations that no fid holds any more (its fid was clunked while its
+    /// commit was on its way): it must go.
+    pub fn stray(&self, name: &str) -> Option<i64> {
+        let holder = self.holder();
+        let svc = self.entries.get(self.names.get(name)?)?;
+        let ours = holder != 0 && svc.origin.0 == holder;
+        (ours && svc.creator.is_none() && !svc.persists()).then_some(svc.stored?.create)
     }
 
     /// The registrations this front-end holds for open fids (listed or orphaned) that lapse with

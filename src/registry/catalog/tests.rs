@@ -446,38 +446,32 @@ fn a_held_registration_deleted_elsewhere_is_kept_for_the_lease_and_comes_back() 
 }
 
 #[test]
-fn an_own_deletion_applied_ahead_of_the_watch_is_not_undone_by_an_older_put() {
+fn deletions_take_only_the_incarnation_they_name_and_dropped_services_stay_dropped() {
     let mut r = Catalog::new(100);
     r.make_replica(7);
     let id = r.create("u", Some(C1), 100);
     let plan = r.plan_write(id, "tcp!h!1 a b", 100).unwrap();
     let mut rev = 9;
     commit(&mut r, plan, &mut rev).unwrap();
-    let mut older = r.held().pop().unwrap().1;
-    older.attrs = vec![("a".into(), "c".into())];
-    assert_eq!(
-        r.plan_release(id, C1, false),
-        Release::Delete {
-            id,
-            name: "tcp!h!1".into(),
-            create: 10
-        }
-    );
-    r.apply_own_delete("tcp!h!1", 12);
-    // Another front-end's update at revision 11 was still on its way through the watch.
+    let (_, mut rec) = r.held().pop().unwrap();
+    // A deletion older than what is listed (a lagging watch) leaves it.
+    assert!(!r.apply_delete("tcp!h!1", 5));
+    assert_eq!(r.format_find(&[]), "tcp!h!1 a b\n");
+    // Dropped while etcd is away: a replayed put of that version does not bring it back.
+    r.drop_now("tcp!h!1");
+    rec.fid = 99;
     r.apply_put(
-        older.clone(),
+        rec.clone(),
         Stored {
             create: 10,
-            modrev: 11,
+            modrev: 10,
         },
         100,
     );
     assert_eq!(r.format_find(&[]), "");
     r.set_applied(12);
-    older.name = "tcp!h!1".into();
     r.apply_put(
-        older,
+        rec,
         Stored {
             create: 13,
             modrev: 13,
@@ -486,7 +480,12 @@ fn an_own_deletion_applied_ahead_of_the_watch_is_not_undone_by_an_older_put() {
     );
     assert_eq!(
         r.format_find(&[]),
-        "tcp!h!1 a c\n",
+        "tcp!h!1 a b\n",
         "a later creation is applied"
+    );
+    assert_eq!(
+        r.stray("tcp!h!1"),
+        Some(13),
+        "ours, non-persistent, no fid: to delete"
     );
 }
