@@ -130,11 +130,11 @@ pub fn sign(sk: &SecretKey, hashalg: &str, exp: u32, msg: &[u8]) -> Result<Certi
         .ok_or_else(|| AuthError::text(format!("unknown hash {hashalg:?}")))?;
     let m = digest(hash, msg, &sk.owner, exp);
     let sig = match &sk.alg {
-        SkAlg::Rsa { n, dk, .. } => {
+        SkAlg::Rsa { n, ek, dk, .. } => {
             if n.bits() == 0 {
                 return Err(AuthError::text("bad sk arg"));
             }
-            Signature::Rsa(m.modpow(dk, n))
+            Signature::Rsa(super::blind::rsa_private(&m, dk, ek, n)?)
         }
         SkAlg::ElGamal {
             p, alpha, secret, ..
@@ -150,7 +150,7 @@ pub fn sign(sk: &SecretKey, hashalg: &str, exp: u32, msg: &[u8]) -> Result<Certi
                     continue;
                 }
                 let Some(kinv) = k.modinv(&pm1) else { continue };
-                let r = alpha.modpow(&k, p);
+                let r = super::blind::pow_secret(alpha, &k, &pm1, p)?;
                 // s = (m − secret·r)·k⁻¹ mod (p−1), kept non-negative.
                 let sr = (secret * &r) % &pm1;
                 let mm = &m % &pm1;

@@ -100,7 +100,7 @@ pub fn elgamal_key_in(owner: &str, p: &BigUint, alpha: &BigUint) -> Result<Secre
     Ok(SecretKey {
         owner: owner.to_string(),
         alg: SkAlg::ElGamal {
-            key: alpha.modpow(&secret, p),
+            key: super::blind::pow_secret(alpha, &secret, &(p - 1u32), p)?,
             p: p.clone(),
             alpha: alpha.clone(),
             secret,

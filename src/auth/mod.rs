@@ -34,6 +34,7 @@ pub mod alg;
 pub mod attach;
 mod authinfo;
 pub mod bigtext;
+mod blind;
 mod cert;
 mod error;
 mod expiry;

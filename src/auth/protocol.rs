@@ -83,9 +83,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(Fail::Local(AuthError::text("missing diffie hellman mod")));
     }
     let one = BigUint::from(1u32);
+    // The group order for exponent blinding: p is prime, so every unit's order divides p − 1.
+    let order = p - &one;
     let (r, a) = loop {
         let r = random::bits(p.bits()).map_err(Fail::Local)?;
-        let a = info.alpha.modpow(&r, p);
+        let a = super::blind::pow_secret(&info.alpha, &r, &order, p).map_err(Fail::Local)?;
         if a > one {
             break (r, a);
         }
@@ -136,7 +138,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     Ok(Outcome {
         remote_user: peer_pk.owner,
-        secret: b.modpow(&r, p).to_bytes_be(),
+        secret: super::blind::pow_secret(&b, &r, &order, p)
+            .map_err(Fail::Local)?
+            .to_bytes_be(),
     })
 }
 
