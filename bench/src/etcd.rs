@@ -14,7 +14,7 @@ use super::system::{BenchResult, Query, Svc, System};
 use registries_etcd_rpc::{
     DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest,
     WatchCreateRequest, WatchRequest, WatchResponse, kv_client::KvClient,
-    lease_client::LeaseClient, watch_client::WatchClient, watch_request::RequestUnion,
+    lease_client::LeaseClient, prefix_end, watch_client::WatchClient, watch_request::RequestUnion,
 };
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -48,15 +48,6 @@ impl WatchStream {
     async fn message(&mut self) -> BenchResult<Option<WatchResponse>> {
         Ok(self.stream.message().await?)
     }
-}
-
-/// The end of the range of keys that start with `prefix`.
-fn prefix_end(prefix: &str) -> Vec<u8> {
-    let mut end = prefix.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    end
 }
 
 /// Opens a channel to `endpoint`.
@@ -210,7 +201,7 @@ impl System for Etcd {
         let mut kv = conn.kv.clone();
         let req = RangeRequest {
             key: prefix.clone().into_bytes().into(),
-            range_end: prefix_end(&prefix).into(),
+            range_end: prefix_end(prefix.as_bytes()).into(),
             ..Default::default()
         };
         Ok(kv.range(req).await?.into_inner().kvs.len())
@@ -297,7 +288,7 @@ pub async fn watch_prefix(conn: &EtcdConn, prefix: &str) -> BenchResult<WatchStr
     let create = WatchRequest {
         request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
             key: prefix.as_bytes().to_vec().into(),
-            range_end: prefix_end(prefix).into(),
+            range_end: prefix_end(prefix.as_bytes()).into(),
             ..Default::default()
         })),
     };
