@@ -48,7 +48,8 @@ Examples:
         /// The signer's name.
         name: String,
     },
-    /// Make a user key certified by a signer (like auth/mkauthinfo); writes to FILE or stdout.
+    /// Make a user key certified by a signer (like auth/mkauthinfo); writes to FILE (mode 0600) or
+    /// standard output (made mode 0600 when it is a file).
     #[command(after_help = "\
 Examples:
   registry key issue -k signer.key alice > alice.key
@@ -65,7 +66,8 @@ Examples:
         /// File to write instead of standard output.
         file: Option<PathBuf>,
     },
-    /// Show key files: owner, algorithm, signer, signer pkhash and expiry.
+    /// Show key files: owner, algorithm, signer, signer pkhash and expiry (public facts only: never
+    /// the secret key).
     #[command(after_help = "\
 Example:
   registry key show ~/keyring/default /keydb/signerkey")]
@@ -133,6 +135,7 @@ pub async fn run(args: Args) -> CmdResult {
             match file {
                 Some(f) => info.write(&f)?,
                 None => {
+                    make_stdout_private()?;
                     let mut out = std::io::stdout().lock();
                     out.write_all(&info.to_bytes())?;
                     out.flush()?;
@@ -155,6 +158,21 @@ pub async fn run(args: Args) -> CmdResult {
             Ok(code)
         }
     }
+}
+
+/// When standard output is a regular file (`key issue ... > alice.key`), the shell created it
+/// with its umask: make it readable by its owner only, as a key file written with FILE is, before
+/// the secret goes in.
+fn make_stdout_private() -> std::io::Result<()> {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let meta = out.metadata()?;
+    if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        eprintln!("registry: standard output is a file: made it private (mode 0600)");
+    }
+    Ok(())
 }
 
 /// The `show` text for one key file.

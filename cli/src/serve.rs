@@ -55,8 +55,12 @@ pub struct Args {
     /// name that is not a file here is looked up in $HOME/keyring.
     #[arg(long = "auth", value_name = "KEYFILE")]
     auth: Option<PathBuf>,
-    /// With --auth: an algorithm clients may ask for (repeatable, like `listen -a`). Default:
-    /// Inferno's list (none, the des, rc4 and idea ciphers, md4, md5, sha1, sha; not clear).
+    /// With --auth: an algorithm clients may ask for (repeatable, like `listen -a`); the one each
+    /// connection chose is logged with REGISTRY_LOG=info. Default, as Inferno's `listen`: none
+    /// descbc desecb des_56_cbc des_56_ecb des_40_cbc des_40_ecb rc4 rc4_256 rc4_128 rc4_40
+    /// ideacbc ideaecb md4 md5 sha1 sha (not clear). Weak among them: none (neither MAC nor
+    /// cipher), md4, md5, rc4_40 and rc4, the des and idea ciphers; `--alg sha1 --alg rc4_256`
+    /// refuses them all, but then Inferno peers must ask for sha1/rc4_256.
     #[arg(long = "alg", value_name = "ALG", requires = "auth")]
     algs: Vec<String>,
     /// Start with a few example services and print what to try next.

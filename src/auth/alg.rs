@@ -47,6 +47,14 @@ impl<S> Authenticated<S> {
         matches!(self, Authenticated::Ssl(_))
     }
 
+    /// The algorithm in use, in canonical form (`none`, `clear`, `sha1 rc4_256`, ...).
+    pub fn alg(&self) -> String {
+        match self {
+            Authenticated::Plain(_) => "none".to_string(),
+            Authenticated::Ssl(s) => s.config().to_string(),
+        }
+    }
+
     /// Wraps `inner` for `alg` (already split and joined) with `secret`.
     fn wrap(inner: S, alg: &str, secret: &[u8]) -> Result<Self, AuthError> {
         if alg.is_empty() || alg == "none" {

@@ -65,9 +65,20 @@ impl AuthInfo {
         Ok(AuthInfo::new(spk, cert, mysk, alpha, p))
     }
 
-    /// Reads a key file.
+    /// Reads a key file. A file that group or others may read (it holds a secret key) is read
+    /// all the same, as OpenSSH would not, but logged once per path as a warning naming the file.
     pub fn read(path: &Path) -> Result<Self, AuthError> {
-        let bytes = std::fs::read(path)?;
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(path)?;
+        #[cfg(unix)]
+        if let Ok(meta) = f.metadata() {
+            warn_if_exposed(
+                path,
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()),
+            );
+        }
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
         Self::from_bytes(&bytes)
     }
 
@@ -91,7 +102,34 @@ impl AuthInfo {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts.open(path)?;
+        // `mode` applies only to a file it creates; an overwritten one is made private too.
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         f.write_all(&self.to_bytes())?;
         Ok(())
+    }
+}
+
+/// Logs, once per path in this process, that a key file is readable by group or others.
+#[cfg(unix)]
+fn warn_if_exposed(path: &Path, mode: u32) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static WARNED: Mutex<Option<HashSet<std::path::PathBuf>>> = Mutex::new(None);
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(path.to_path_buf())
+    {
+        tracing::warn!(
+            "key file {} is accessible by others (mode {:04o}): it holds a secret key; \
+             chmod 600 {}",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        );
     }
 }

@@ -83,4 +83,44 @@ mod tests {
             assert_eq!(pow_secret(&g, &x, &order, &p).unwrap(), g.modpow(&x, &p));
         }
     }
+
+    /// The keys Inferno made (spec/vectors/keys): blinded powers equal the plain ones.
+    #[test]
+    fn blinded_powers_equal_plain_ones_on_inferno_keys() {
+        use crate::auth::AuthInfo;
+        use crate::auth::keys::SkAlg;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors/keys/set2");
+        for name in ["srvbob", "alice", "egalice", "egbob"] {
+            let info = AuthInfo::read(&dir.join(name)).unwrap();
+            for seed in 1u32..=8 {
+                let m = BigUint::from(seed).pow(97) + BigUint::from(12_345u32);
+                match &info.mysk.alg {
+                    SkAlg::Rsa { n, ek, dk, .. } => {
+                        let m = &m % n;
+                        assert_eq!(
+                            rsa_private(&m, dk, ek, n).unwrap(),
+                            m.modpow(dk, n),
+                            "{name}"
+                        );
+                    }
+                    SkAlg::ElGamal {
+                        p, alpha, secret, ..
+                    } => {
+                        let order = p - 1u32;
+                        assert_eq!(
+                            pow_secret(alpha, secret, &order, p).unwrap(),
+                            alpha.modpow(secret, p),
+                            "{name}"
+                        );
+                        let x = &m % &order;
+                        assert_eq!(
+                            pow_secret(&info.alpha, &x, &(&info.p - 1u32), &info.p).unwrap(),
+                            info.alpha.modpow(&x, &info.p),
+                            "{name} dh"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -26,6 +26,15 @@ impl HashAlg {
         }
     }
 
+    /// devssl's name for this hash.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Md5 => "md5",
+            Self::Md4 => "md4",
+        }
+    }
+
     /// The digest length in bytes.
     pub fn output_len(self) -> usize {
         match self {

@@ -292,7 +292,10 @@ impl Server {
                 format!("authentication failed: {e}"),
             )
         })?;
-        tracing::info!("registry: {peer}: authenticated as {user}");
+        tracing::info!(
+            "registry: {peer}: authenticated as {user}, algorithm {}",
+            stream.alg()
+        );
         let ctx = ConnCtx {
             authenticated_user: Some(user),
             peer,

@@ -68,8 +68,19 @@ impl Running {
         args: &[&str],
         want: &str,
     ) -> (Running, String) {
+        Running::start_with(dir, &[], args, want).await
+    }
+
+    /// As [`Running::start_in`], with these environment variables set.
+    pub async fn start_with(
+        dir: Option<&std::path::Path>,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        want: &str,
+    ) -> (Running, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_registry"));
         command.args(args).kill_on_drop(true).stderr(Stdio::piped());
+        command.envs(envs.iter().copied());
         if let Some(dir) = dir {
             command.current_dir(dir);
         }

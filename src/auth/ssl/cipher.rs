@@ -30,6 +30,33 @@ pub enum CipherKind {
 }
 
 impl CipherKind {
+    /// devssl's name for this cipher (the long form where there are two).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rc4 { key_len: 256 } => "rc4_256",
+            Self::Rc4 { key_len: 16 } => "rc4_128",
+            Self::Rc4 { .. } => "rc4_40",
+            Self::Des {
+                cbc: true,
+                forty: false,
+            } => "des_56_cbc",
+            Self::Des {
+                cbc: false,
+                forty: false,
+            } => "des_56_ecb",
+            Self::Des {
+                cbc: true,
+                forty: true,
+            } => "des_40_cbc",
+            Self::Des {
+                cbc: false,
+                forty: true,
+            } => "des_40_ecb",
+            Self::Idea { cbc: true } => "ideacbc",
+            Self::Idea { cbc: false } => "ideaecb",
+        }
+    }
+
     /// Looks up an Inferno cipher name.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {

@@ -55,6 +55,19 @@ impl SslConfig {
     }
 }
 
+/// The canonical algorithm string: the hash, then the cipher, space-separated; `clear` for
+/// framing only. [`SslConfig::parse`] reads it back to the same configuration.
+impl std::fmt::Display for SslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.mac, self.cipher) {
+            (None, None) => f.write_str("clear"),
+            (Some(h), None) => f.write_str(h.name()),
+            (None, Some(c)) => f.write_str(c.name()),
+            (Some(h), Some(c)) => write!(f, "{} {}", h.name(), c.name()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +87,24 @@ mod tests {
         assert!(SslConfig::parse("").is_err());
         assert!(SslConfig::parse("aes").is_err());
         assert_eq!(SslConfig::parse("clear").unwrap().diglen(), 0);
+    }
+
+    #[test]
+    fn display_reads_back() {
+        for alg in [
+            "clear",
+            "sha1",
+            "md5 rc4_40",
+            "sha/rc4",
+            "des_40_ecb",
+            "md4 ideacbc",
+        ] {
+            let c = SslConfig::parse(alg).unwrap();
+            assert_eq!(SslConfig::parse(&c.to_string()).unwrap(), c, "{alg}");
+        }
+        assert_eq!(
+            SslConfig::parse("sha/rc4").unwrap().to_string(),
+            "sha1 rc4_40"
+        );
     }
 }

@@ -122,7 +122,7 @@ fn rest_of(body: &[u8], from: usize) -> &[u8] {
 
 /// Compares two MACs without stopping at the first difference.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// The receiving half of one direction.

@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// sequence number 0 (§5.3). Any bad record makes every later read and write fail (§6.7).
 pub struct SslStream<S> {
     inner: S,
+    cfg: SslConfig,
     sealer: Sealer,
     opener: Opener,
     /// Raw bytes from `inner` not yet making a whole record.
@@ -34,6 +35,7 @@ impl<S> SslStream<S> {
     pub fn new(inner: S, cfg: &SslConfig, secret: &[u8]) -> Result<Self, AuthError> {
         Ok(SslStream {
             inner,
+            cfg: *cfg,
             sealer: Sealer::new(cfg, secret)?,
             opener: Opener::new(cfg, secret)?,
             raw: BytesMut::with_capacity(8192),
@@ -43,6 +45,11 @@ impl<S> SslStream<S> {
             dead: None,
             eof: false,
         })
+    }
+
+    /// The transforms in use.
+    pub fn config(&self) -> &SslConfig {
+        &self.cfg
     }
 
     /// The underlying stream.
