@@ -47,6 +47,7 @@ pub mod auth;
 pub mod client;
 pub(crate) mod etcd;
 pub mod manager;
+pub mod metrics;
 pub mod net;
 pub mod registry;
 pub mod relay;

@@ -15,6 +15,17 @@ if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
             "(Debian: apt-get install etcd-server etcd-client)" >&2
     fi
 fi
+# The page of `serve --http` is checked in a real browser: Debian's chromium and chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium chromium-driver
+    else
+        echo "tests/run.sh: chromium is not installed: the page test skips" \
+            "(Debian: apt-get install chromium chromium-driver)" >&2
+    fi
+fi
 # Benchmarks are not tests: they run (optimised, printing figures) with `cargo bench`.
 cargo test --workspace --lib --bins --tests --examples --locked "$@"
 cargo test --workspace --doc --locked "$@"

@@ -2,6 +2,7 @@
 
 use crate::CmdResult;
 use registries::net::Addr;
+use registries::registry::http::{HttpConfig, RunningHttp};
 use registries::registry::{
     DEFAULT_LISTEN, EtcdConfig, FeedLimits, Server, ServerAuth, ServerError,
 };
@@ -115,9 +116,27 @@ pub struct Args {
     #[arg(long = "etcd-timeout", value_name = "SECONDS", requires = "etcd", default_value = "5",
           value_parser = crate::opts::seconds)]
     etcd_timeout: f64,
+    /// Serve a read-only HTTP side at ADDR (host:port, e.g. 127.0.0.1:6680): Prometheus metrics
+    /// at /metrics, the catalog as JSON at /v1/services?attr=val..., the change feed as
+    /// Server-Sent Events at /v1/changes?from=REV, and a live page at /. Off unless given;
+    /// --demo turns it on at 127.0.0.1:6680.
+    #[arg(long = "http", value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// With --auth: show the catalog over HTTP all the same (without it, HTTP readers, who do not
+    /// authenticate, get only /metrics, which holds counts and no names).
+    #[arg(long = "http-public")]
+    http_public: bool,
+    /// Most HTTP connections open at once (each open page or event stream holds one); further
+    /// ones wait in the listen backlog.
+    #[arg(long = "http-max-connections", value_name = "N",
+          default_value_t = HttpConfig::DEFAULT_MAX_CONNECTIONS)]
+    http_max_connections: usize,
     #[command(flatten)]
     shim_limits: crate::shim::LimitArgs,
 }
+
+/// Where `--demo` serves HTTP when `--http` is not given.
+const DEMO_HTTP: &str = "127.0.0.1:6680";
 
 impl Args {
     /// An empty registry with these options' limits, its catalog in etcd with --etcd.
@@ -227,10 +246,15 @@ pub async fn run(args: Args) -> CmdResult {
         eprintln!("registry: shim {}", shim.local_addrs());
         Some(shim)
     };
+    let http = start_http(&args, running.server()).await?;
     if let (Some(n), Some(first)) = (&demo, running.local_addrs().first()) {
         eprint!("{}", crate::demo::banner(first, *n, args.auth.is_some()));
+        if let Some(h) = &http {
+            eprintln!("Open http://{} to see the catalog live.", h.local_addr());
+        }
     }
     tokio::signal::ctrl_c().await?;
+    drop(http);
     // With --etcd, a clean stop takes this server's registrations away now, not a TTL later.
     running.server().close().await;
     if let Some(shim) = shim {
@@ -238,6 +262,39 @@ pub async fn run(args: Args) -> CmdResult {
     }
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the HTTP side when `--http` (or `--demo`) asks for it.
+async fn start_http(
+    args: &Args,
+    server: &Server,
+) -> Result<Option<RunningHttp>, Box<dyn std::error::Error + Send + Sync>> {
+    let config = HttpConfig {
+        show_catalog: args.auth.is_none() || args.http_public,
+        max_connections: args.http_max_connections.max(1),
+    };
+    let addr = match (args.http, args.demo) {
+        (Some(addr), _) => addr,
+        (None, true) => DEMO_HTTP.parse().expect("a socket address"),
+        (None, false) => return Ok(None),
+    };
+    let http = match RunningHttp::start(addr, server.clone(), config.clone()).await {
+        Ok(h) => h,
+        // The demo's port may be taken by another demo: any port will do for it.
+        Err(e) if args.http.is_none() => {
+            eprintln!("registry: cannot listen on {addr} ({e}); HTTP on another port");
+            let any = std::net::SocketAddr::new(addr.ip(), 0);
+            RunningHttp::start(any, server.clone(), config.clone()).await?
+        }
+        Err(e) => return Err(format!("cannot listen on {addr} for HTTP: {e}").into()),
+    };
+    let shown = if config.show_catalog {
+        ""
+    } else {
+        " (metrics only: --auth hides the catalog; --http-public shows it)"
+    };
+    eprintln!("registry: http on http://{}{shown}", http.local_addr());
+    Ok(Some(http))
 }
 
 /// Raises the soft open-file limit to the hard one (every connection costs a descriptor) and

@@ -98,6 +98,41 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A short fixed word for the kind of failure, for metrics labels: Inferno's text where it
+    /// is fixed, a name of the variant where the text carries what the peer sent.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::IncompatibleProtocol => "incompatible authentication protocol",
+            AuthError::ImplausibleParameter => "implausible parameter value",
+            AuthError::PossibleReplay => "possible replay attack",
+            AuthError::BadCertificateSyntax => "bad certificate syntax",
+            AuthError::BadPublicKey => "bad public key",
+            AuthError::PkMismatch => "pk doesn't match certificate",
+            AuthError::CertificateExpired => "certificate expired",
+            AuthError::AlphaCertSyntax => "alpha**r1 doesn't match certificate",
+            AuthError::BadCertificate => "bad certificate",
+            AuthError::Remote(_) => "remote",
+            AuthError::Hungup => "hungup",
+            AuthError::Format => "input or format error",
+            AuthError::CantReadAlg(_) => "can't read client ssl algorithm",
+            AuthError::UnsupportedAlg(_) => "unsupported client algorithm",
+            AuthError::UnknownAlg(_) => "unknown ssl algorithm",
+            AuthError::SecretTooShort => "secret too short",
+            AuthError::KeyText(_) => "key text",
+            AuthError::DsaUnsupported => "dsa",
+            AuthError::InvalidHash => "invalid hash string",
+            AuthError::CantOpen { .. } => "can't open key directory",
+            AuthError::NoMatchingKeys(_) => "no matching keys found",
+            AuthError::NoMatchingUser => "no matching user found",
+            AuthError::UnknownAuthType(_) => "unknown authentication type",
+            AuthError::CannotAuthenticate(_) => "cannot authenticate",
+            AuthError::KeyGen(_) => "keygen",
+            AuthError::Record(_) => "ssl record",
+            AuthError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => "timed out",
+            AuthError::Io(_) => "i/o",
+        }
+    }
+
     /// Shorthand for a key-text parse error.
     pub(crate) fn text(s: impl Into<String>) -> Self {
         AuthError::KeyText(s.into())

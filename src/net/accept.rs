@@ -97,6 +97,7 @@ pub async fn serve<T, H, F>(
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
+                crate::metrics::cap_reached(name);
                 if warned.is_none_or(|t| t.elapsed() >= CAP_WARNING_INTERVAL) {
                     tracing::warn!(
                         "{name}: {max} connections open, the cap: further connections wait \
@@ -139,8 +140,10 @@ pub async fn serve<T, H, F>(
             continue;
         };
         let work = handler(tag.clone(), stream, peer);
+        let open = crate::metrics::OpenConnection::new(name);
         conns.spawn(async move {
             work.await;
+            drop(open);
             // Held until the connection ends: then the next one may be accepted.
             drop(slot);
         });

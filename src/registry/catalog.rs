@@ -177,6 +177,16 @@ impl Catalog {
         self.start
     }
 
+    /// The change feed's revision: the last change's (spec/feed.md).
+    pub fn feed_revision(&self) -> u64 {
+        self.feed.revision()
+    }
+
+    /// How many change-feed watchers are subscribed.
+    pub fn feed_watchers(&self) -> usize {
+        self.feed.watchers()
+    }
+
     /// A receiver of the change counter: cheap (one per event fid), it wakes on every change.
     pub fn subscribe(&self) -> watch::Receiver<u32> {
         self.changes.subscribe()

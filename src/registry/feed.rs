@@ -109,6 +109,7 @@ impl Watcher {
     /// Waits until there is something to read, then takes it as record lines: at least one
     /// whole record, or the `compacted` error when the watcher fell behind.
     pub async fn next_text(&self) -> Result<String, String> {
+        let mut waiting = None;
         loop {
             {
                 let mut q = lock(&self.queue);
@@ -124,6 +125,7 @@ impl Watcher {
                     return Ok(out);
                 }
             }
+            waiting.get_or_insert_with(|| crate::metrics::WaitingRead::new("feed"));
             self.notify.notified().await;
         }
     }
@@ -348,7 +350,6 @@ impl Feed {
     }
 
     /// How many watchers there are.
-    #[cfg(test)]
     pub fn watchers(&self) -> usize {
         self.watchers.len()
     }

@@ -155,6 +155,11 @@ impl RegistryFs {
         }
     }
 
+    /// With etcd: whether it answers and how long ago it last did.
+    pub(crate) fn store_health(&self) -> Option<(bool, std::time::Duration)> {
+        self.store.get().map(|s| s.health())
+    }
+
     /// Whether the catalog lives in this process only (no etcd).
     pub(crate) fn in_memory(&self) -> bool {
         self.store.get().is_none()
@@ -379,6 +384,7 @@ impl RegistryFs {
             (ev.seen, ev.rx.clone())
         };
         let _guard = PendingGuard(fid);
+        let _waiting = crate::metrics::WaitingRead::new("event");
         let changed = rx.wait_for(|v| *v != seen).await.map(|v| *v);
         let Ok(vers) = changed else {
             return std::future::pending().await;

@@ -29,11 +29,13 @@ pub(crate) mod catalog;
 mod feed;
 mod frontend;
 pub(crate) mod fs;
+pub mod http;
 pub(crate) mod index;
 pub(crate) mod node;
 mod record;
 mod server;
 mod store;
+mod view;
 
 pub use feed::FeedLimits;
 pub(crate) use frontend::NewFile;
@@ -43,3 +45,4 @@ pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };
 pub use store::{DEFAULT_LEASE_TTL, DEFAULT_PREFIX, EtcdConfig};
+pub use view::{FeedSubscription, ServiceInfo};

@@ -286,12 +286,19 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (stream, user) = auth.accept(stream).await.map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("authentication failed: {e}"),
-            )
-        })?;
+        let (stream, user) = match auth.accept(stream).await {
+            Ok(ok) => {
+                crate::metrics::authentication(Ok(()));
+                ok
+            }
+            Err(e) => {
+                crate::metrics::authentication(Err(e.reason()));
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("authentication failed: {e}"),
+                ));
+            }
+        };
         tracing::info!(
             "registry: {peer}: authenticated as {user}, algorithm {}",
             stream.alg()
@@ -384,8 +391,10 @@ impl ServerBuilder {
             .collect();
         let mut accepting = Accepting::new();
         let (served, auth) = (registry.clone(), self.auth.clone());
+        // The listener's name in logs and in the connection metrics.
+        let name = if auth.is_some() { "9p-auth" } else { "9p" };
         accepting.spawn(
-            "registry",
+            name,
             listeners,
             registry.limits.max_connections,
             move |(), stream, peer| serve_accepted(served.clone(), stream, peer, auth.clone()),

@@ -71,6 +71,8 @@ pub(crate) struct EtcdStore {
     holder: u64,
     /// Whether the last call failed: logged once per outage, not once per call.
     down: AtomicBool,
+    /// When etcd last answered (a write, a read or a lease keep-alive).
+    last_answer: std::sync::Mutex<std::time::Instant>,
     /// The registry it stores, for the tasks that outlive a request.
     fs: Weak<RegistryFs>,
     /// Set by [`EtcdStore::close`]: the lease is no longer kept alive.
@@ -166,6 +168,7 @@ impl EtcdStore {
             lease: AtomicI64::new(lease),
             holder,
             down: AtomicBool::new(false),
+            last_answer: std::sync::Mutex::new(std::time::Instant::now()),
             fs: Arc::downgrade(fs),
             closed: AtomicBool::new(false),
             recovering: AtomicBool::new(false),
@@ -208,7 +211,14 @@ impl EtcdStore {
         Diagnostic::StoreUnavailable
     }
 
+    /// Whether etcd answers (its last call did not fail), and how long ago it last answered.
+    pub(crate) fn health(&self) -> (bool, Duration) {
+        let last = *self.last_answer.lock().unwrap_or_else(|e| e.into_inner());
+        (!self.down.load(Ordering::Relaxed), last.elapsed())
+    }
+
     fn answered(&self) {
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         if self.down.swap(false, Ordering::Relaxed) {
             tracing::warn!("registry: etcd answers again");
         }

@@ -13,6 +13,7 @@
 
 mod diagnostic;
 mod feed;
+mod json;
 mod line;
 mod names;
 mod quote;
@@ -25,6 +26,7 @@ pub use feed::{
     FEED_ANAME, FeedKind, FeedRecord, FeedRequest, FeedStart, format_compacted, parse_compacted,
     push_change, push_synced,
 };
+pub use json::{change_json, service_json};
 pub use line::{
     ServiceLine, format_event, format_pairs, pairs, parse_event, parse_pairs, push_line,
     register_line,

@@ -220,7 +220,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
                 Action::Start { tag, body } => {
                     tracing::debug!("9p {}: <- tag {tag} {body:?}", self.conn.ctx.peer);
                     let conn = self.conn.clone();
-                    let work = Box::pin(async move { conn.handle(body).await });
+                    let work = Box::pin(async move {
+                        let (name, start) = (body.name(), std::time::Instant::now());
+                        let r = conn.handle(body).await;
+                        let rerror = r.as_ref().err().map(FsError::text);
+                        crate::metrics::styx_request(name, start.elapsed(), rerror);
+                        r
+                    });
                     if let Some((tag, r)) = self.tasks.start(tag, work) {
                         log_reply(&self.conn.ctx.peer, tag, &r);
                         self.core.complete(tag, r);
