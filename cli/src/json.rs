@@ -4,9 +4,13 @@
 
 use serde_json::Value;
 
-/// A service as JSON (a `find` reply does not say who owns it).
-pub fn service<'a>(name: &str, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
-    registries::wire::service_json(name, pairs, None)
+/// A service as JSON, with its owner when known.
+pub fn service<'a>(
+    name: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    owner: Option<&String>,
+) -> Value {
+    registries::wire::service_json(name, pairs, owner.map(String::as_str))
 }
 
 /// A change as `registry watch --json` prints it; `rev` only when the registry numbers its

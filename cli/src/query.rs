@@ -2,6 +2,7 @@
 
 use crate::CmdResult;
 use crate::opts::RegistryOpt;
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -25,8 +26,9 @@ Examples:
   echo | registry query                  every service
   registry query                         (on a terminal) prompt for queries
 
-JSON (--json): [{\"name\": \"tcp!h!1\", \"attrs\": [[\"proto\", \"styx\"]]}, ...],
-attributes in the service's order.
+JSON (--json): [{\"name\": \"tcp!h!1\", \"attrs\": [[\"proto\", \"styx\"]], \"owner\": \"alice\",
+\"persist\": false}, ...], attributes in the service's order, as `serve --http` gives them at
+/v1/services (no owner through the shim, which does not carry it).
 
 Exit status: 0 done, 1 the registry refused or failed, 2 usage, 3 no answer within --timeout.")]
 pub struct Args {
@@ -54,7 +56,7 @@ pub async fn run(args: Args) -> CmdResult {
         // As regquery: each argument quoted, joined by blanks; the registry judges the pairs.
         let query = registries::wire::quote_words(args.pairs.iter().map(String::as_str));
         let text = args.reg.limit("find", reg.find_raw(&query)).await?;
-        print_reply(&text, style)?;
+        print_reply(&text, style, &owners(&reg, style).await)?;
         return Ok(ExitCode::SUCCESS);
     }
     let prompt = std::io::stdin().is_terminal();
@@ -68,7 +70,7 @@ pub async fn run(args: Args) -> CmdResult {
             break;
         };
         match args.reg.limit("find", reg.find_raw(&line)).await {
-            Ok(text) => print_reply(&text, style)?,
+            Ok(text) => print_reply(&text, style, &owners(&reg, style).await)?,
             Err(e) if e.is::<crate::opts::TimedOut>() => return Err(e),
             Err(e) => {
                 eprintln!("registry: {e}");
@@ -119,8 +121,17 @@ impl Style {
     }
 }
 
-/// Prints a `find` reply in `style`.
-fn print_reply(text: &str, style: Style) -> std::io::Result<()> {
+/// For JSON, who owns each service (read after the reply: a service gone since has none);
+/// nothing where the transport cannot tell.
+async fn owners(reg: &registries::Registry, style: Style) -> HashMap<String, String> {
+    match style {
+        Style::Json => reg.owners().await.unwrap_or_default(),
+        _ => HashMap::new(),
+    }
+}
+
+/// Prints a `find` reply in `style`, with the owners known.
+fn print_reply(text: &str, style: Style, owners: &HashMap<String, String>) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match style {
         Style::Text => out.write_all(text.as_bytes())?,
@@ -134,7 +145,7 @@ fn print_reply(text: &str, style: Style) -> std::io::Result<()> {
         Style::Json => {
             let services: Vec<serde_json::Value> = registries::wire::parse_services(text)
                 .iter()
-                .map(|s| crate::json::service(&s.name, s.pairs()))
+                .map(|s| crate::json::service(&s.name, s.pairs(), owners.get(&s.name)))
                 .collect();
             writeln!(out, "{}", serde_json::Value::Array(services))?;
         }

@@ -39,7 +39,8 @@ Output:
   (no revision against a registry without a change feed, e.g. a real Inferno one)
 
   With --json, one object a line:
-  {\"rev\": 41, \"change\": \"added\", \"name\": \"tcp!myhost!7001\", \"attrs\": [[\"proto\", \"styx\"]]}
+  {\"rev\": 41, \"change\": \"added\", \"name\": \"tcp!myhost!7001\", \"attrs\": [[\"proto\", \"styx\"]],
+   \"persist\": false}   (the data of serve --http's /v1/changes events)
   (change: added, changed or removed; attributes in the service's order; no rev without a feed)
 
 Examples:

@@ -330,7 +330,16 @@ async fn serve_demo_lists_its_services() {
     let srv = serve(&["--demo", "--no-shim"]).await;
     // The banner follows the address; wait for its last line.
     srv.wait_said("Stop with ^C").await;
+    // --demo serves HTTP too (127.0.0.1:6680, or another port when that one is taken).
+    srv.wait_said("to see the catalog live").await;
     let said = srv.said();
+    let page = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Open "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the page's URL")
+        .to_string();
+    assert!(page.starts_with("http://127.0.0.1:"), "{said}");
     assert!(
         // Quoted, so that it can be pasted into bash (`!` is history expansion there).
         said.contains(&format!("registry query -m '{}'", srv.addr)),

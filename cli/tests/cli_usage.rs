@@ -184,7 +184,8 @@ async fn json_output_parses_back() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!([{"name": "tcp!a!1", "attrs": [["proto", "styx"]]}])
+        serde_json::json!([{"name": "tcp!a!1", "attrs": [["proto", "styx"]],
+                            "owner": "none", "persist": false}])
     );
 
     let (mut watcher, mut lines) = watch(&["watch", "-m", &addr, "--json", "proto", "styx"]);
@@ -193,7 +194,8 @@ async fn json_output_parses_back() {
     first.as_object_mut().unwrap().remove("rev");
     assert_eq!(
         first,
-        serde_json::json!({"change": "added", "name": "tcp!a!1", "attrs": [["proto", "styx"]]})
+        serde_json::json!({"change": "added", "name": "tcp!a!1", "attrs": [["proto", "styx"]],
+                           "persist": false})
     );
     let b = reg
         .register(

@@ -171,6 +171,13 @@ impl Registry {
         Ok(Service::parse_all(&self.backend.find(query).await?))
     }
 
+    /// Who owns each registered service (beyond Limbo's API): the owner of its file, as
+    /// `ls -l /mnt/registry` shows it, by name. Empty through the TCP shim, which does not
+    /// carry owners, and for a registry opened with [`Registry::new`].
+    pub async fn owners(&self) -> Result<std::collections::HashMap<String, String>> {
+        self.backend.owners().await
+    }
+
     /// Writes `query` to `find` exactly as given and returns the reply text exactly as read, as
     /// Inferno's ndb/regquery does (no client-side checks; the registry's diagnostic on error).
     pub async fn find_raw(&self, query: &str) -> Result<String> {

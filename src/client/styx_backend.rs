@@ -206,6 +206,15 @@ impl StyxSession {
         f.remove().await.map_err(styx_err)
     }
 
+    /// The owner of each service: the uid of its file in the registry's directory (one read of
+    /// the root directory, as `ls -l` would make).
+    pub async fn owners(&self) -> Result<std::collections::HashMap<String, String>> {
+        let mut dir = self.root.try_clone().await.map_err(styx_err)?;
+        dir.open(OREAD).await.map_err(styx_err)?;
+        let entries = dir.read_dir().await.map_err(styx_err)?;
+        Ok(entries.into_iter().map(|st| (st.name, st.uid)).collect())
+    }
+
     /// Walks to `event` and opens it OREAD.
     pub async fn events(&self) -> Result<StyxFile> {
         let fid = open(&self.root, "event", OREAD)

@@ -68,6 +68,15 @@ impl Backend {
         }
     }
 
+    /// The owner of each service, where the transport can tell (9P: the files' uid); empty
+    /// through the shim, whose lines do not carry it, and on a host directory.
+    pub async fn owners(&self) -> Result<std::collections::HashMap<String, String>> {
+        match self {
+            Backend::Styx(s) => s.owners().await,
+            Backend::Host(_) | Backend::Shim(_) => Ok(Default::default()),
+        }
+    }
+
     /// Removes the service called `name` (only its owner may).
     pub async fn unregister(&self, name: &str) -> Result<()> {
         match self {
