@@ -194,6 +194,7 @@ const NETWORKS: &[&str] = &["tcp", "net", "unix", "udp", "il"];
 
 /// `-m` as given, as a dial string: `host:port` and `[v6addr]:port` become `tcp!host!port`;
 /// `host!port` (no network) becomes `tcp!host!port`; dial strings and directories stay.
+// Not nom: a few prefix and separator checks that turn the usual spellings into a dial string.
 pub fn resolve_addr(addr: &str) -> String {
     if Path::new(addr).is_dir() {
         return addr.to_string();

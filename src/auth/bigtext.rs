@@ -55,6 +55,7 @@ pub fn dec64(text: &[u8], limit: usize) -> Vec<u8> {
 
 /// Decodes one key or certificate field (`base64tobig`, §3.1.2): the text up to the first LF;
 /// an empty line is an error (`None`).
+// Not nom: the first line, base64-decoded.
 pub fn decode_field(line: &[u8]) -> Option<BigUint> {
     let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
     if line.is_empty() {
@@ -65,6 +66,8 @@ pub fn decode_field(line: &[u8]) -> Option<BigUint> {
 
 /// Decodes a DH value as `strtomp(s, 64)` does (§3.1.3): leading blanks skipped, then the
 /// longest run of alphabet characters. Negative or empty values are errors (`None`).
+// Not nom: blanks, signs and a run of base64 characters, in `strtomp`'s order and with its
+// leniency (trailing text ignored).
 pub fn decode_dh(text: &[u8]) -> Option<BigUint> {
     let mut rest = text;
     while let [b' ' | b'\t', tail @ ..] = rest {

@@ -105,6 +105,7 @@ impl Certificate {
 }
 
 /// Parses the expiry field like `strtoul`: leading blanks, then decimal digits.
+// Not nom: `strtoul`'s leading blanks and digits.
 fn parse_exp(s: &str) -> Result<u32, AuthError> {
     let t = s.trim_start_matches([' ', '\t']);
     let digits = t

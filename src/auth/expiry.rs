@@ -15,6 +15,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// Parses `ddmmyyyy` into days since 1970, with Inferno's checks and messages.
+// Not nom: eight digits at fixed places.
 fn parse_day(s: &str) -> Result<i64, AuthError> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AuthError::KeyGen(format!(

@@ -5,6 +5,8 @@ use super::bigtext::{decode_field, encode};
 use num_bigint::BigUint;
 
 /// Reads the LF-terminated fields of a key or certificate text (§3.2).
+// Hand-written, not nom: the text is LF-ended fields read in a fixed order, each an error with
+// Inferno's own message when missing; a cursor says that more directly than a grammar.
 pub(crate) struct Fields<'a> {
     rest: &'a [u8],
     what: &'static str,

@@ -55,6 +55,7 @@ pub async fn send_error<W: AsyncWrite + Unpin>(w: &mut W, text: &str) -> Result<
 /// white space skipped, a sign taken, digits up to the first non-digit, none at all being 0. So
 /// `0012\n` is 12, and a header that is not a number at all (`abcd\n`, a 9P message) is an
 /// empty data message, which the protocol then refuses as Inferno does.
+// Not nom: five bytes at fixed places.
 pub fn parse_header(h: &[u8; 5]) -> (bool, usize) {
     let (err, field) = if h[0] == b'!' {
         (true, &h[1..])
@@ -145,6 +146,7 @@ pub async fn recv<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Msg, Au
 
 /// Splits `bytes` into its first `count` data messages (key files, §2); anything after them
 /// is ignored, as Inferno's reader does.
+// Not nom: fixed five-byte headers, each followed by its payload.
 pub fn split_records(bytes: &[u8], count: usize) -> Result<Vec<&[u8]>, AuthError> {
     let mut out = Vec::with_capacity(count);
     let mut rest = bytes;

@@ -84,6 +84,7 @@ pub enum Addr {
 impl Addr {
     /// Parses a dial string, filling in `defsvc` when the service is missing
     /// (as `netmkaddr(s, "net", defsvc)` does).
+    // Not nom: after `netmkaddr`, three fields split on `!`, as dial(2) splits them.
     pub fn parse(s: &str, defsvc: &str) -> Result<Addr, DialError> {
         if s.is_empty() {
             return Err(DialError::Syntax(s.to_string()));

@@ -66,6 +66,7 @@ impl Record {
     }
 
     /// Reads a stored text.
+    // Not nom: `unquote`'s words read in a fixed order.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Record, NotARecord> {
         let text = std::str::from_utf8(bytes).map_err(|_| NotARecord("not UTF-8"))?;
         let mut words = wire::unquote(text).into_iter();

@@ -39,6 +39,7 @@ pub struct FeedRequest {
 
 impl FeedRequest {
     /// Parses a request line (a trailing newline is allowed).
+    // Not nom: a match on the first of `unquote`'s words, then pairs.
     pub fn parse(text: &str) -> Result<FeedRequest, Diagnostic> {
         let mut words = unquote(text);
         if words.is_empty() {
@@ -131,6 +132,7 @@ pub fn push_synced(out: &mut String, rev: u64) {
 
 impl FeedRecord {
     /// Parses one record line (without or with its newline).
+    // Not nom: two `split_once` and a match; the service is `ServiceLine::parse`'s.
     pub fn parse(line: &str) -> Result<FeedRecord, Diagnostic> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let (rev, rest) = line.split_once(' ').ok_or(Diagnostic::BadSyntax)?;
@@ -159,6 +161,7 @@ pub fn format_compacted(oldest: u64) -> String {
 }
 
 /// The oldest revision kept, from an error text made by [`format_compacted`].
+// Not nom: one fixed prefix and a number.
 pub fn parse_compacted(text: &str) -> Option<u64> {
     text.strip_prefix("compacted: oldest revision kept is ")?
         .trim()

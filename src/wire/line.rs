@@ -19,6 +19,7 @@ pub struct ServiceLine {
 impl ServiceLine {
     /// Parses one line `name attr val ...`: [`Diagnostic::BadSyntax`] when it holds no words,
     /// [`Diagnostic::OddPairs`] when the words after the name are not pairs.
+    // Not nom: the words are `unquote`'s; what is left is the first word and the pairs.
     pub fn parse(line: &str) -> Result<ServiceLine, Diagnostic> {
         let mut words = unquote(line).into_iter();
         let name = words.next().ok_or(Diagnostic::BadSyntax)?;
@@ -90,6 +91,7 @@ pub fn pairs(words: Vec<String>) -> Result<Vec<(String, String)>, Diagnostic> {
 }
 
 /// Parses `attr val ...` pairs from one write (a query or an attribute update).
+// Not nom: `unquote`'s words taken two by two.
 pub fn parse_pairs(text: &str) -> Result<Vec<(String, String)>, Diagnostic> {
     pairs(unquote(text))
 }
@@ -117,6 +119,7 @@ pub fn format_event(count: u64) -> String {
 }
 
 /// Parses one report of the `event` file (`%8.8d\n`, or the shim's event line).
+// Not nom: one decimal number.
 pub fn parse_event(data: &[u8]) -> Option<u64> {
     std::str::from_utf8(data).ok()?.trim().parse().ok()
 }

@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Reads newline-ended records from a stream, keeping at most `limit` bytes of one record.
 /// Cancel-safe: a read that is dropped part-way loses nothing.
 #[derive(Debug)]
+// Hand-written, not nom: it scans bytes as they arrive from a socket, keeping only whether it is
+// inside a quote, and must be cancel-safe mid-record; there is no grammar beyond that toggle.
 pub struct RecordReader<R> {
     inner: R,
     buf: Vec<u8>,

@@ -12,6 +12,9 @@ use super::ServiceLine;
 /// state machine, so a record ends exactly where a word ends on an unquoted newline. Every
 /// delimiter is ASCII, so byte offsets always fall on character boundaries. Words without quotes
 /// are copied straight from the text; the words of a record are gathered in one reused buffer.
+// Hand-written, not nom: where a record ends depends on the quoting state of the word being read,
+// so one byte-level pass serves both steps without copying bare words; a combinator grammar would
+// split them, and nom was slower already on the word grammar alone (spec/packages.md §2).
 pub fn parse_services(text: &str) -> Vec<ServiceLine> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();

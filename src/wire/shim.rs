@@ -60,6 +60,7 @@ impl fmt::Display for ShimPorts {
 impl FromStr for ShimPorts {
     type Err = String;
 
+    // Not nom: three comma-separated numbers.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ports: Vec<&str> = s.split(',').map(str::trim).collect();
         let [new, find, event] = ports[..] else {

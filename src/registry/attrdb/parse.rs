@@ -60,6 +60,9 @@ impl Entry {
 }
 
 /// Parses one line as Inferno's `parseline` does: `Ok(None)` when it holds no pairs.
+// Hand-written, not nom: it transcribes the three-register machine of attrdb.b's `parseline`, so
+// Inferno's quirks (a word after a bare attribute at the end of a line is dropped) stay exact; a
+// grammar would describe a cleaner language than the one Inferno reads.
 pub fn parse_line(s: &str, line: usize) -> Result<Option<Line>, AttrdbError> {
     let mut pairs = Vec::new();
     let mut quote: Option<char> = None;
@@ -135,6 +138,7 @@ fn is_entry_start(l: &str) -> bool {
 
 /// Parses a whole file as Inferno reads it: bad lines are skipped and reported in the second
 /// value; lines before the first entry are ignored.
+// Not nom: entries are runs of lines, decided by each line's first character.
 pub fn parse_lenient(text: &str) -> (Vec<Entry>, Vec<AttrdbError>) {
     let mut entries: Vec<Entry> = Vec::new();
     let mut errors = Vec::new();
