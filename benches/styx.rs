@@ -215,6 +215,7 @@ async fn styx_reads(in_flight: usize) -> f64 {
         let ctx = ConnCtx {
             authenticated_user: None,
             peer: peer.to_string(),
+            settled: None,
         };
         let _ = serve_connection(s, Arc::new(Tiny), ctx, Limits::default()).await;
     });

@@ -50,6 +50,11 @@ struct Persist {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadKind {
     kind: String,
 }
@@ -73,6 +78,7 @@ struct Metrics {
     auths: Family<Outcome, Counter>,
     waiting_reads: Family<ReadKind, Gauge>,
     services: Family<Persist, Gauge>,
+    limit_hits: Family<LimitLabel, Counter>,
     feed_watchers: Gauge,
     revision: Gauge,
     store_connected: Gauge,
@@ -95,6 +101,7 @@ impl Metrics {
             auths: Family::default(),
             waiting_reads: Family::default(),
             services: Family::default(),
+            limit_hits: Family::default(),
             feed_watchers: Gauge::default(),
             revision: Gauge::default(),
             store_connected: Gauge::default(),
@@ -148,6 +155,14 @@ impl Metrics {
             "services",
             "Services registered, by whether they persist",
             m.services.clone(),
+        );
+        registry.register(
+            "limit_hits",
+            "Times a limit closed a connection or refused a request, by limit (each also logged): \
+             9p_handshake_deadline, 9p_message_deadline, 9p_reader_stalled, 9p_idle_timeout, \
+             9p_outstanding, 9p_fids, 9p_evicted, shim_find_deadline, shim_new_deadline, \
+             shim_reply_deadline, shim_reply_budget",
+            m.limit_hits.clone(),
         );
         registry.register(
             "feed_watchers",
@@ -207,6 +222,22 @@ impl Drop for OpenConnection {
         };
         METRICS.connections_open.get_or_create(&l).dec();
     }
+}
+
+/// A limit bit: it closed a connection or refused a request. `limit` is one of a fixed set of
+/// names (see the metric's help).
+pub fn limit_hit(limit: &'static str) {
+    limit_hits(limit, 1);
+}
+
+/// [`limit_hit`] `n` times at once.
+pub fn limit_hits(limit: &'static str, n: u64) {
+    METRICS
+        .limit_hits
+        .get_or_create(&LimitLabel {
+            limit: limit.to_string(),
+        })
+        .inc_by(n);
 }
 
 /// `listener` is at its connection cap.

@@ -39,6 +39,7 @@ async fn start_server() -> String {
                 let ctx = ConnCtx {
                     authenticated_user: Some(user),
                     peer: peer.to_string(),
+                    settled: None,
                 };
                 let _ = registry.serve_connection(stream, ctx).await;
             });

@@ -1,6 +1,7 @@
-//! The shim's limits: an idle find connection is closed, a slow reader of a find reply is not,
-//! and beyond a port's connection cap a client waits until a slot is free, while the other
-//! ports are served.
+//! The shim's limits: an idle find connection is closed, a slow reader of a find reply is not
+//! unless it passes the reply deadline, a find whose reply would pass the budget of unsent
+//! bytes is refused, and beyond a port's connection cap a client waits until a slot is free,
+//! while the other ports are served.
 
 mod common;
 
@@ -133,6 +134,71 @@ async fn slow_reader_of_a_find_reply_gets_all_of_it() {
     let text = String::from_utf8(got).unwrap();
     assert_eq!(text.lines().count(), 400);
     assert!(text.lines().all(|l| l.contains(big.as_str())));
+}
+
+/// Registers `n` services of about 2 KB each through `reg`, all `kind big`.
+async fn big_catalog(reg: &Registry, n: usize) -> Vec<registries::client::Registered> {
+    let big = "x".repeat(2000);
+    let mut held = Vec::new();
+    for i in 0..n {
+        let attrs = Attributes::new([("kind", "big"), ("pad", big.as_str())]);
+        held.push(
+            reg.register(&format!("svc{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    held
+}
+
+#[tokio::test]
+async fn reader_that_does_not_take_its_reply_is_closed_at_the_reply_deadline() {
+    let limits = ShimLimits {
+        reply_deadline: Some(Duration::from_millis(300)),
+        ..ShimLimits::default()
+    };
+    let (server, shim) = fixture(limits).await;
+    let reg = styx(&server).await;
+    // More than loopback's socket buffers take (they grow to a few MB).
+    let _held = big_catalog(&reg, 6000).await;
+    let mut s = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    s.write_all(b"kind big\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // What the socket buffers took before the deadline, then the close: never the whole reply.
+    let got = read_to_close(&mut s).await.unwrap_or_default();
+    assert!(
+        got.len() < 6000 * 2000,
+        "a reader past the deadline got its whole reply ({} bytes)",
+        got.len()
+    );
+    // A reader that reads at once is served in full.
+    let mut s = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    s.write_all(b"kind big\n").await.unwrap();
+    let got = read_to_close(&mut s).await.unwrap();
+    assert_eq!(String::from_utf8(got).unwrap().lines().count(), 6000);
+}
+
+#[tokio::test]
+async fn find_past_the_reply_budget_is_refused_and_smaller_ones_answered() {
+    let limits = ShimLimits {
+        reply_budget: 100_000,
+        ..ShimLimits::default()
+    };
+    let (server, shim) = fixture(limits).await;
+    let reg = styx(&server).await;
+    let _held = big_catalog(&reg, 400).await;
+    let _small = reg
+        .register("tcp!small!1", &Attributes::new([("kind", "small")]), false)
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    s.write_all(b"kind big\n").await.unwrap();
+    let got = read_to_close(&mut s).await.unwrap_or_default();
+    assert!(got.is_empty(), "a reply past the budget was sent");
+    let mut s = TcpStream::connect(shim.local_addrs().find).await.unwrap();
+    s.write_all(b"kind small\n").await.unwrap();
+    let got = read_to_close(&mut s).await.unwrap();
+    assert_eq!(String::from_utf8(got).unwrap(), "tcp!small!1 kind small\n");
 }
 
 #[tokio::test]

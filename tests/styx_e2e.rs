@@ -285,6 +285,7 @@ async fn authenticated_user_overrides_attach_name() {
     let ctx = ConnCtx {
         authenticated_user: Some("alice".into()),
         peer: "test".into(),
+        settled: None,
     };
     tokio::spawn(serve_connection(b, fs.clone(), ctx, Limits::default()));
     let c = Client::connect(a).await.unwrap();
@@ -406,6 +407,7 @@ async fn works_over_a_unix_socket() {
         let ctx = ConnCtx {
             authenticated_user: None,
             peer: "unix".into(),
+            settled: None,
         };
         serve_connection(s, served, ctx, Limits::default()).await
     });

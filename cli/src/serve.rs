@@ -67,7 +67,8 @@ pub struct Args {
     /// Start with a few example services and print what to try next.
     #[arg(long)]
     demo: bool,
-    /// Most clients connected at once; further ones wait in the listen backlog. Each takes one
+    /// Most clients connected at once. At the cap a newcomer closes the oldest connection that
+    /// has not attached (logged); with none, it waits in the listen backlog. Each takes one
     /// file descriptor, so the default is the open-file limit (raised to its hard limit at
     /// start) less 64 for listeners and files, and at least 1,024.
     #[arg(long = "max-connections", value_name = "N")]

@@ -29,6 +29,17 @@ pub struct LimitArgs {
           default_value_t = ShimLimits::DEFAULT_NEW_DEADLINE.as_secs_f64(),
           value_parser = crate::opts::seconds)]
     shim_new_deadline: f64,
+    /// Close a find-port connection that has not taken its whole reply this many seconds after
+    /// its query came in (decimals allowed; 0: never).
+    #[arg(long = "shim-reply-deadline", value_name = "SECONDS",
+          default_value_t = ShimLimits::DEFAULT_REPLY_DEADLINE.as_secs_f64(),
+          value_parser = crate::opts::seconds)]
+    shim_reply_deadline: f64,
+    /// Most bytes of find replies held unsent at once, over all find-port connections (each
+    /// reply counted in full); a find that would pass it is closed unanswered and logged.
+    #[arg(long = "shim-reply-budget", value_name = "BYTES",
+          default_value_t = ShimLimits::DEFAULT_REPLY_BUDGET)]
+    shim_reply_budget: usize,
 }
 
 impl LimitArgs {
@@ -38,6 +49,8 @@ impl LimitArgs {
             max_connections: self.shim_max_connections.max(1),
             find_deadline: deadline(self.shim_find_deadline),
             new_deadline: deadline(self.shim_new_deadline),
+            reply_deadline: deadline(self.shim_reply_deadline),
+            reply_budget: self.shim_reply_budget,
         }
     }
 }

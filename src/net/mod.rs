@@ -10,7 +10,7 @@ mod dial;
 mod keepalive;
 mod listen;
 
-pub use accept::{Accepting, serve};
+pub use accept::{Accepting, AtCap, serve, settle_flag};
 pub use addr::{Addr, DEFAULT_REGISTRY, DialError, SERVICES, netmkaddr, service_port};
 pub use dial::{dial, dial_tcp};
 pub use keepalive::{

@@ -8,6 +8,8 @@
 use super::feed::{Feed, FeedLimits, Snap, Watcher};
 use super::index::{AttrIndex, EntryId};
 use crate::wire::{self, Diagnostic};
+use answers::Answers;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -120,6 +122,8 @@ pub struct Catalog {
     /// While set, changes do not move the counter but are noted here, so that a batch of them
     /// (a snapshot reload) wakes `event` readers once.
     batching: Option<bool>,
+    /// Answers rendered since the last visible change, shared by their readers.
+    answers: Answers,
 }
 
 impl Catalog {
@@ -137,6 +141,7 @@ impl Catalog {
             feed: Feed::new(Feed::base_now(), FeedLimits::default()),
             replica: None,
             batching: None,
+            answers: Answers::default(),
         }
     }
 
@@ -225,6 +230,11 @@ impl Catalog {
     }
 
     fn bump(&mut self) {
+        // Kept answers are cleared here, as every visible change comes here, and also where the
+        // listing changes without counting a change (Inferno's quirks: a name taken by a failed
+        // first write, the order moved by removing an anonymous entry) and in the replica's
+        // updates: wherever entries are written, not only where the counter moves.
+        self.answers.clear();
         if let Some(pending) = self.batching.as_mut() {
             *pending = true;
             return;
@@ -292,6 +302,7 @@ impl Catalog {
         now: u32,
     ) -> Result<EntryId, Diagnostic> {
         check_name(name, &self.names)?;
+        self.answers.clear();
         let id = self.create(REGISTRY_USER, None, now);
         let name: Arc<str> = Arc::from(name);
         if let Some(svc) = self.entries.get_mut(&id) {
@@ -310,6 +321,7 @@ impl Catalog {
     /// As in Inferno, a first write whose pairs are odd still names the service (without counting
     /// a change) before failing with `odd attribute/value pairs`.
     pub fn write(&mut self, id: EntryId, data: &str, now: u32) -> Result<(), Diagnostic> {
+        self.answers.clear();
         let svc = self.entries.get_mut(&id).ok_or(Diagnostic::Gone)?;
         let mut toks = wire::unquote(data);
         if toks.is_empty() {
@@ -368,6 +380,7 @@ impl Catalog {
     /// Takes the entry out of the listing, the name table and the index (a visible removal for
     /// the feed), and hands it back.
     fn unlist(&mut self, id: EntryId) -> Option<Entry> {
+        self.answers.clear();
         let svc = self.entries.remove(&id)?;
         self.slots.swap_remove(svc.slot);
         if let Some(moved) = self.slots.get(svc.slot).copied()
@@ -468,6 +481,17 @@ impl Catalog {
         out
     }
 
+    /// [`Catalog::format_find`] as shared bytes: rendered once after each visible change and
+    /// handed to every reader of the same query until the next one.
+    pub fn find_answer(&mut self, query: &[(String, String)]) -> Bytes {
+        if let Some(text) = self.answers.get(query) {
+            return text;
+        }
+        let text = Bytes::from(self.format_find(query));
+        self.answers.keep(query, text.clone());
+        text
+    }
+
     /// The text of a service's own file: its line, or nothing while it is anonymous or gone.
     pub fn format_service(&self, id: EntryId) -> String {
         let mut out = String::new();
@@ -492,6 +516,7 @@ pub(super) fn matches_attrs(attrs: &[(Arc<str>, Arc<str>)], query: &[(String, St
     })
 }
 
+mod answers;
 mod replica;
 #[cfg(test)]
 mod tests;

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 impl Server {
     /// The text a read of `find` gives after `query` was written to it.
-    pub(crate) fn find_text(&self, query: &[(String, String)]) -> String {
-        self.fs().catalog().format_find(query)
+    pub(crate) fn find_text(&self, query: &[(String, String)]) -> bytes::Bytes {
+        self.fs().catalog().find_answer(query)
     }
 
     /// Opens `new` as `owner` and writes `line` to it, as a 9P client's first write does; the

@@ -455,8 +455,7 @@ impl FileSystem for RegistryFs {
             Node::Root | Node::FeedRoot => Ok(self.read_dir(&mut f, offset, count)),
             Node::Index | Node::Find => {
                 if fresh {
-                    let text = self.catalog().format_find(&f.filter);
-                    f.data = Bytes::from(text);
+                    f.data = self.catalog().find_answer(&f.filter);
                 }
                 Ok(slice(&f.data, offset, count))
             }

@@ -19,7 +19,7 @@ use super::feed::FeedLimits;
 use super::fs::{RegistryFs, now};
 use super::store::EtcdConfig;
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
-use crate::net::{Accepting, Addr, DialError, Listener, Stream};
+use crate::net::{Accepting, Addr, AtCap, DialError, Listener, Stream};
 use crate::styx::server::{ConnCtx, Limits, serve_connection};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -306,6 +306,7 @@ impl Server {
         let ctx = ConnCtx {
             authenticated_user: Some(user),
             peer,
+            settled: crate::net::settle_flag(),
         };
         self.serve_connection(stream, ctx).await
     }
@@ -397,6 +398,11 @@ impl ServerBuilder {
             name,
             listeners,
             registry.limits.max_connections,
+            // A silent socket must not shut clients out: at the cap, a newcomer takes the place
+            // of the oldest connection that has not attached.
+            AtCap::EvictUnsettled {
+                evict_metric: "9p_evicted",
+            },
             move |(), stream, peer| serve_accepted(served.clone(), stream, peer, auth.clone()),
         );
         Ok(RunningServer {
@@ -483,6 +489,7 @@ where
             let ctx = ConnCtx {
                 authenticated_user: None,
                 peer,
+                settled: crate::net::settle_flag(),
             };
             registry.serve_connection(stream, ctx).await
         }

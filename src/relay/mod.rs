@@ -77,7 +77,10 @@ impl Remote {
 }
 
 impl Backend for Remote {
-    fn find(&self, query: Vec<(String, String)>) -> BoxFuture<'_, Result<String, BackendError>> {
+    fn find(
+        &self,
+        query: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<bytes::Bytes, BackendError>> {
         Box::pin(async move {
             let session = self.pool.session().await?;
             let found = session.registry().find(&query).await?;
@@ -86,7 +89,7 @@ impl Backend for Remote {
                 use std::fmt::Write as _;
                 let _ = writeln!(reply, "{svc}");
             }
-            Ok(reply)
+            Ok(reply.into())
         })
     }
 

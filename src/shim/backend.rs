@@ -4,6 +4,7 @@
 //! client.
 
 use crate::registry::Server;
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
@@ -17,8 +18,8 @@ pub type Changes = BoxStream<'static, Result<u64, BackendError>>;
 /// A registry the shim can front.
 pub trait Backend: Send + Sync + 'static {
     /// The reply to a find of `query` (every service when it is empty): service lines, each
-    /// ending in a newline.
-    fn find(&self, query: Vec<(String, String)>) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// ending in a newline. Shared bytes, so that readers of one answer hold one copy.
+    fn find(&self, query: Vec<(String, String)>) -> BoxFuture<'_, Result<Bytes, BackendError>>;
 
     /// Registers `name` with `attrs`; the service lives as long as the [`Registration`].
     fn register(
@@ -71,7 +72,7 @@ impl Local {
 }
 
 impl Backend for Local {
-    fn find(&self, query: Vec<(String, String)>) -> BoxFuture<'_, Result<String, BackendError>> {
+    fn find(&self, query: Vec<(String, String)>) -> BoxFuture<'_, Result<Bytes, BackendError>> {
         let text = self.server.find_text(&query);
         Box::pin(async move { Ok(text) })
     }

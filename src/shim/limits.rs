@@ -21,6 +21,15 @@ pub struct ShimLimits {
     /// long after it was accepted is closed. After it, the connection may stay open and quiet
     /// for ever: that is the registration. `None`: never. Default 1 minute.
     pub new_deadline: Option<Duration>,
+    /// A find-port client that has not taken its whole reply this long after the query came in
+    /// is closed, so that a reader that never reads does not keep its answer. `None`: never.
+    /// Default 1 minute.
+    pub reply_deadline: Option<Duration>,
+    /// Most bytes of find replies the shim has in hand and not yet sent, over all find
+    /// connections at once, each reply counted in full (readers of one answer share one copy,
+    /// so memory is lower). A find whose reply would go past it is closed at once instead of
+    /// answered, and logged. Default 512 MiB.
+    pub reply_budget: usize,
 }
 
 impl ShimLimits {
@@ -30,6 +39,10 @@ impl ShimLimits {
     pub const DEFAULT_FIND_DEADLINE: Duration = Duration::from_secs(5 * 60);
     /// The default [`ShimLimits::new_deadline`].
     pub const DEFAULT_NEW_DEADLINE: Duration = Duration::from_secs(60);
+    /// The default [`ShimLimits::reply_deadline`].
+    pub const DEFAULT_REPLY_DEADLINE: Duration = Duration::from_secs(60);
+    /// The default [`ShimLimits::reply_budget`].
+    pub const DEFAULT_REPLY_BUDGET: usize = 512 << 20;
 }
 
 impl Default for ShimLimits {
@@ -38,6 +51,8 @@ impl Default for ShimLimits {
             max_connections: ShimLimits::DEFAULT_MAX_CONNECTIONS,
             find_deadline: Some(ShimLimits::DEFAULT_FIND_DEADLINE),
             new_deadline: Some(ShimLimits::DEFAULT_NEW_DEADLINE),
+            reply_deadline: Some(ShimLimits::DEFAULT_REPLY_DEADLINE),
+            reply_budget: ShimLimits::DEFAULT_REPLY_BUDGET,
         }
     }
 }

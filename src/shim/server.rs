@@ -2,7 +2,7 @@
 
 use super::backend::{Backend, Local};
 use super::limits::ShimLimits;
-use crate::net::{Accepting, Addr, Listener, Stream};
+use crate::net::{Accepting, Addr, AtCap, Listener, Stream};
 use crate::registry::RunningServer;
 use crate::wire::{MAX_LINE, READY, RecordReader, ShimPorts};
 use crate::wire::{format_event, pairs, unquote};
@@ -172,10 +172,12 @@ impl Builder {
             event: socket_addr(&event)?,
         };
         let backend = self.backend;
-        let deadlines = Deadlines {
+        let rules = Arc::new(Rules {
             find: self.limits.find_deadline,
             new: self.limits.new_deadline,
-        };
+            reply: self.limits.reply_deadline,
+            budget: ReplyBudget::new(self.limits.reply_budget),
+        });
         let mut accepting = Accepting::new();
         // A cap of its own for each port, so that connections to one (silent new-port sockets,
         // say) never shut the others out.
@@ -185,12 +187,14 @@ impl Builder {
             (event, Port::Event, "shim event"),
         ] {
             let backend = backend.clone();
+            let rules = rules.clone();
             accepting.spawn(
                 name,
                 vec![(listener, port)],
                 self.limits.max_connections,
+                AtCap::Wait,
                 move |port, stream, peer| {
-                    serve_port(backend.clone(), port, stream, peer, deadlines)
+                    serve_port(backend.clone(), port, stream, peer, rules.clone())
                 },
             );
         }
@@ -234,52 +238,122 @@ enum Port {
     Event,
 }
 
-/// Serves one connection on `port`, logging how it ended.
-/// How long the new and find ports wait for a client's line.
-#[derive(Debug, Clone, Copy)]
-struct Deadlines {
+/// What the ports allow a client: how long the new and find ports wait for its line, how long
+/// a find reply may take to go, and the bytes all find replies may hold unsent.
+#[derive(Debug)]
+struct Rules {
     find: Option<Duration>,
     new: Option<Duration>,
+    reply: Option<Duration>,
+    budget: ReplyBudget,
 }
 
+/// The bytes of find replies in hand and not sent yet, against their cap.
+#[derive(Debug)]
+struct ReplyBudget {
+    cap: usize,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+impl ReplyBudget {
+    fn new(cap: usize) -> ReplyBudget {
+        ReplyBudget {
+            cap,
+            held: Default::default(),
+        }
+    }
+
+    /// Counts `n` bytes until the returned charge is dropped; `None` when that would pass the
+    /// cap.
+    fn charge(&self, n: usize) -> Option<Charge<'_>> {
+        use std::sync::atomic::Ordering;
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|total| *total <= self.cap)
+            })
+            .ok()?;
+        Some(Charge { budget: self, n })
+    }
+}
+
+/// Bytes counted against a [`ReplyBudget`] while a reply is being sent.
+struct Charge<'a> {
+    budget: &'a ReplyBudget,
+    n: usize,
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        self.budget
+            .held
+            .fetch_sub(self.n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Serves one connection on `port`, logging how it ended.
 async fn serve_port(
     backend: Arc<dyn Backend>,
     port: Port,
     stream: Stream,
     peer: String,
-    deadlines: Deadlines,
+    rules: Arc<Rules>,
 ) {
     let Stream::Tcp(stream) = stream else {
         return;
     };
     let r = match port {
-        Port::New => serve_new(&*backend, stream, deadlines.new).await,
-        Port::Find => serve_find(&*backend, stream, deadlines.find).await,
+        Port::New => serve_new(&*backend, stream, rules.new).await,
+        Port::Find => serve_find(&*backend, stream, &rules).await,
         Port::Event => serve_event(&*backend, stream).await,
     };
-    match r {
-        Err(e) if e.downcast_ref::<LateLine>().is_some() => {
-            tracing::info!("shim: {peer}: {port:?} connection closed: {e}");
+    if let Err(e) = r {
+        match e.downcast_ref::<LimitHit>() {
+            Some(hit) => {
+                crate::metrics::limit_hit(hit.limit());
+                tracing::info!("shim: {peer}: {port:?} connection closed: {e}");
+            }
+            None => tracing::debug!("shim: {peer}: {port:?} connection ended: {e}"),
         }
-        Err(e) => tracing::debug!("shim: {peer}: {port:?} connection ended: {e}"),
-        Ok(()) => {}
     }
 }
 
-/// A client's line did not come in time.
+/// A limit closed the connection.
 #[derive(Debug, thiserror::Error)]
-#[error("no complete line within {0:?}")]
-struct LateLine(Duration);
+enum LimitHit {
+    /// A client's line did not come in time.
+    #[error("no complete line within {0:?}")]
+    LateLine(Duration, &'static str),
+    /// A find client did not take its reply in time.
+    #[error("reply of {1} bytes not taken within {0:?} (--shim-reply-deadline)")]
+    LateReader(Duration, usize),
+    /// A find reply would have passed the budget of unsent reply bytes.
+    #[error(
+        "reply of {0} bytes refused: find replies unsent would pass {1} bytes (--shim-reply-budget)"
+    )]
+    OverBudget(usize, usize),
+}
 
-/// The next record of `lines`, within `deadline` when there is one.
+impl LimitHit {
+    /// The limit's name in the `registry_limit_hits` metric.
+    fn limit(&self) -> &'static str {
+        match self {
+            LimitHit::LateLine(_, limit) => limit,
+            LimitHit::LateReader(..) => "shim_reply_deadline",
+            LimitHit::OverBudget(..) => "shim_reply_budget",
+        }
+    }
+}
+
+/// The next record of `lines`, within `deadline` when there is one (`limit` names it).
 async fn line_within<R: tokio::io::AsyncRead + Unpin>(
     lines: &mut RecordReader<R>,
     deadline: Option<Duration>,
+    limit: &'static str,
 ) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
     match deadline {
         Some(d) => match tokio::time::timeout(d, lines.next_record()).await {
             Ok(r) => Ok(r?),
-            Err(_) => Err(Box::new(LateLine(d))),
+            Err(_) => Err(Box::new(LimitHit::LateLine(d, limit))),
         },
         None => Ok(lines.next_record().await?),
     }
@@ -302,7 +376,7 @@ async fn serve_new(
 ) -> ConnResult {
     let (rd, _wr) = stream.into_split();
     let mut lines = RecordReader::new(rd, MAX_LINE);
-    let Some(first) = line_within(&mut lines, deadline).await? else {
+    let Some(first) = line_within(&mut lines, deadline, "shim_new_deadline").await? else {
         return Ok(());
     };
     let mut w = words(&first).into_iter();
@@ -337,21 +411,35 @@ async fn serve_new(
 }
 
 /// Port 6702: one query line, the matching services, then close. A client whose query is not
-/// complete by `deadline` is dropped; the reply has no time limit.
-async fn serve_find(
-    backend: &dyn Backend,
-    stream: TcpStream,
-    deadline: Option<Duration>,
-) -> ConnResult {
+/// complete by its deadline is dropped, and so is one that does not take its reply in time or
+/// whose reply would pass the budget of unsent reply bytes.
+async fn serve_find(backend: &dyn Backend, stream: TcpStream, rules: &Rules) -> ConnResult {
     let (rd, mut wr) = stream.into_split();
     let mut lines = RecordReader::new(rd, MAX_LINE);
     // A client that closes without a line gets every service, as Inferno's `read` then leaves
     // the find file's filter empty.
-    let query = line_within(&mut lines, deadline).await?.unwrap_or_default();
+    let query = line_within(&mut lines, rules.find, "shim_find_deadline")
+        .await?
+        .unwrap_or_default();
     let query = pairs(words(&query))?;
     let reply = backend.find(query).await?;
-    wr.write_all(reply.as_bytes()).await?;
-    wr.shutdown().await?;
+    let Some(_charge) = rules.budget.charge(reply.len()) else {
+        return Err(Box::new(LimitHit::OverBudget(
+            reply.len(),
+            rules.budget.cap,
+        )));
+    };
+    let send = async {
+        wr.write_all(&reply).await?;
+        wr.shutdown().await
+    };
+    match rules.reply {
+        Some(d) => match tokio::time::timeout(d, send).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Box::new(LimitHit::LateReader(d, reply.len()))),
+        },
+        None => send.await?,
+    }
     Ok(())
 }
 

@@ -52,12 +52,14 @@ pub async fn serve_fs<F: registries::styx::server::FileSystem>(
         "styx",
         vec![(listener, ())],
         max,
+        registries::net::AtCap::Wait,
         move |(), stream, peer| {
             let (fs, limits) = (fs.clone(), limits.clone());
             async move {
                 let ctx = ConnCtx {
                     authenticated_user: None,
                     peer,
+                    settled: None,
                 };
                 let _ = serve_connection(stream, fs, ctx, limits).await;
             }

@@ -361,6 +361,7 @@ proptest::proptest! {
             let got = replica.plan_write(r, &text, 200).and_then(|p| commit(&mut replica, p, &mut rev));
             proptest::prop_assert_eq!(&got, &want, "{}", text);
             proptest::prop_assert_eq!(replica.format_find(&[]), direct.format_find(&[]));
+            proptest::prop_assert_eq!(replica.find_answer(&[]), direct.format_find(&[]));
             proptest::prop_assert_eq!(replica.rootvers(), direct.rootvers());
         }
         for (d, r) in ids {
@@ -488,4 +489,38 @@ fn deletions_take_only_the_incarnation_they_name_and_dropped_services_stay_dropp
         Some(13),
         "ours, non-persistent, no fid: to delete"
     );
+}
+
+proptest::proptest! {
+    /// A kept answer is never stale: after any sequence of creates, writes, releases and
+    /// removals, the shared answer of each query is what rendering it afresh gives.
+    #[test]
+    fn kept_answers_equal_fresh_ones(
+        ops in proptest::collection::vec((0u8..4, 0usize..4, "[abc]( [abc])?( [abc])?( [abc])?"), 1..40)
+    ) {
+        let mut s = Catalog::new(100);
+        let queries = [q(&[]), q(&[("a", "b")]), q(&[("b", "*")]), q(&[("c", "a"), ("a", "*")])];
+        let mut ids: Vec<(EntryId, FidRef)> = Vec::new();
+        for (i, (op, pick, text)) in ops.into_iter().enumerate() {
+            match op {
+                0 => {
+                    let fid = FidRef(100 + i as u64);
+                    ids.push((s.create("u", Some(fid), 100), fid));
+                }
+                1 => if let Some(&(id, _)) = ids.get(pick % ids.len().max(1)) {
+                    let _ = s.write(id, &text, 200);
+                },
+                2 => if let Some(&(id, fid)) = ids.get(pick % ids.len().max(1)) {
+                    s.release(id, fid, false);
+                },
+                _ => if let Some(&(id, _)) = ids.get(pick % ids.len().max(1)) {
+                    let _ = s.remove(id, "u");
+                },
+            }
+            for query in &queries {
+                let fresh = s.format_find(query);
+                proptest::prop_assert_eq!(&s.find_answer(query)[..], fresh.as_bytes());
+            }
+        }
+    }
 }

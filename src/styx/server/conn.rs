@@ -199,6 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
         let mut any = false;
         let refused = self.core.take_refused();
         if refused > 0 {
+            crate::metrics::limit_hits("9p_outstanding", refused);
             // Once a connection at warn level, then at debug: a flood must not flood the log.
             let first = !std::mem::replace(&mut self.refusals_logged, true);
             let (peer, max) = (&self.conn.ctx.peer, self.conn.limits.max_outstanding);
@@ -293,6 +294,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
         let idle = self.core.is_idle() && self.resetting.is_none() && !partial;
         if !self.clock.attached && !lock(&self.conn.fids).is_empty() {
             self.clock.attached = true;
+            if let Some(settled) = &self.conn.ctx.settled {
+                settled.store(true, std::sync::atomic::Ordering::Release);
+            }
         }
         let deadlines = [
             (
@@ -300,22 +304,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
                     .handshake_timeout
                     .filter(|_| !self.clock.attached)
                     .map(|d| self.clock.started + d),
-                "no Tversion and Tattach in time",
+                ("no Tversion and Tattach in time", "9p_handshake_deadline"),
             ),
             (
                 self.clock.partial.map(|(t, _)| t + limits.message_timeout),
-                "half-sent message timed out",
+                ("half-sent message timed out", "9p_message_deadline"),
             ),
             (
                 self.clock.blocked.map(|t| t + limits.message_timeout),
-                "peer stopped reading replies",
+                ("peer stopped reading replies", "9p_reader_stalled"),
             ),
             (
                 limits
                     .idle_timeout
                     .filter(|_| idle)
                     .map(|d| self.clock.active + d),
-                "idle timeout",
+                ("idle timeout", "9p_idle_timeout"),
             ),
         ];
         let Some((deadline, what)) = deadlines
@@ -325,14 +329,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
         else {
             return Poll::Pending;
         };
+        let (what, limit) = what;
         if deadline <= now {
+            crate::metrics::limit_hit(limit);
             return Poll::Ready(Err(timed_out(what)));
         }
         if self.timer.deadline() != deadline {
             self.timer.as_mut().reset(deadline);
         }
         match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(timed_out(what))),
+            Poll::Ready(()) => {
+                crate::metrics::limit_hit(limit);
+                Poll::Ready(Err(timed_out(what)))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

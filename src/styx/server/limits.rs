@@ -21,7 +21,8 @@ pub struct Limits {
     /// (and the log says so). The connection is always read, so a Tflush always gets through.
     pub max_outstanding: usize,
     /// Most connections an accept loop serves at once (the registry server's listeners
-    /// together); further ones wait in the listen backlog.
+    /// together). At the registry's cap a newcomer closes the oldest connection that has not
+    /// attached; with none, it waits in the listen backlog.
     pub max_connections: usize,
     /// A connection that has not done its Tversion and Tattach this long after it began is
     /// closed, so that silent sockets cannot hold connection slots. `None`: never. Default 30 s.

@@ -56,7 +56,7 @@
 //! // One connection; `registries::net::Accepting` runs an accept loop with a connection cap.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let (stream, peer) = listener.accept().await?;
-//! let ctx = ConnCtx { authenticated_user: None, peer: peer.to_string() };
+//! let ctx = ConnCtx { authenticated_user: None, peer: peer.to_string(), settled: None };
 //! serve_connection(stream, Arc::new(Motd), ctx, Limits::default()).await
 //! # }
 //! ```
@@ -90,6 +90,9 @@ pub struct ConnCtx {
     pub authenticated_user: Option<String>,
     /// A description of the peer for logs (e.g. `tcp!127.0.0.1!4021`).
     pub peer: String,
+    /// Set once the connection has attached (holds a fid), for whoever accepted it: a
+    /// connection that has not may be closed to make room for another.
+    pub settled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The result of a successful open or create.

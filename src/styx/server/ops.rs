@@ -39,6 +39,9 @@ impl<F: FileSystem> Conn<F> {
         let mut fids = lock(&self.fids);
         let full = fids.len() >= self.limits.max_fids;
         if !replace && (fids.contains_key(&fid) || full) {
+            if full {
+                crate::metrics::limit_hit("9p_fids");
+            }
             if full && !self.fid_cap_logged.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     "9p {}: {} fids, the most a connection may hold (--max-fids): more refused",
