@@ -226,3 +226,32 @@ async fn a_feed_watcher_resumes_on_another_front_end_without_a_gap_or_a_repeat()
         "a repeated or extra change after {revisions:?}"
     );
 }
+
+/// A thousand registrations dropped at once on a front-end whose clunks each wait for etcd: the
+/// Tclunks outrun the server's limit of outstanding requests, and none is refused, so every
+/// service goes.
+#[tokio::test]
+async fn many_registrations_dropped_at_once_all_go_from_etcd() {
+    let Some(server) = front_end(&etcd::fresh_prefix()).await else {
+        return;
+    };
+    let addr = server.local_addrs()[0].to_string();
+    let reg = registries::Registry::open(&addr).await.unwrap();
+    let watcher = registries::Registry::open(&addr).await.unwrap();
+    let attrs = registries::Attributes::new([("k", "v")]);
+    let mut held = Vec::new();
+    for i in 0..1000 {
+        held.push(
+            reg.register(&format!("tcp!h!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    drop(held);
+    common::within_for(Duration::from_secs(60), async {
+        while !watcher.services().await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}

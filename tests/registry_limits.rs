@@ -123,3 +123,32 @@ async fn attached_connections_are_never_evicted() {
     })
     .await;
 }
+
+/// Thousands of registrations dropped at once send as many Tclunks together, past the server's
+/// limit of outstanding requests: none is refused, so every one of the services goes.
+#[tokio::test]
+async fn many_registrations_dropped_at_once_all_go() {
+    let server = common::registry::start().await;
+    let addr = server.local_addrs()[0].to_string();
+    let reg = registries::Registry::open(&addr).await.unwrap();
+    let watcher = registries::Registry::open(&addr).await.unwrap();
+    let attrs = registries::Attributes::new([("k", "v")]);
+    let mut held = Vec::new();
+    for i in 0..2000 {
+        held.push(
+            reg.register(&format!("tcp!h!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(watcher.services().await.unwrap().len(), 2000);
+    drop(held);
+    common::within(async {
+        while !watcher.services().await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The connection that clunked them is still good.
+    reg.register("tcp!h!again", &attrs, false).await.unwrap();
+}

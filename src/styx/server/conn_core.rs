@@ -79,7 +79,8 @@ pub(super) struct ServerCore {
     output: BytesMut,
     /// Tags of started requests not yet answered.
     running: HashSet<u16>,
-    /// Requests waiting for a free slot, in arrival order.
+    /// Requests waiting for a free slot, in arrival order: at most `max_outstanding`, and any
+    /// number of Tclunks besides.
     queue: VecDeque<Msg>,
     /// A Tversion that waits for the adapter's reset.
     version: Option<VersionRequest>,
@@ -217,7 +218,13 @@ impl ServerCore {
                 self.running.insert(tag);
                 return Ok(Some(Action::Start { tag, body }));
             }
-            _ if self.queue.len() >= self.max_outstanding => {
+            // A Tclunk is never refused: it frees what the limit protects, and refusing it would
+            // keep a fid (a registration) the client has let go. Tags are unique among waiting
+            // requests, so clunks queued past the limit are bounded by the tag space.
+            ref b
+                if self.queue.len() >= self.max_outstanding
+                    && !matches!(b, Body::Tclunk { .. }) =>
+            {
                 self.refused += 1;
                 self.reply_error(tag, ETOOMANYREQUESTS);
             }
@@ -334,7 +341,10 @@ pub fn fuzz_feed(data: &[u8], step: usize) {
                 }
             }
             assert!(core.running.len() <= core.max_outstanding);
-            assert!(core.queue.len() <= core.max_outstanding);
+            // Clunks wait past the limit (they are never refused); nothing else does.
+            let others = core.queue.iter();
+            let others = others.filter(|m| !matches!(m.body, Body::Tclunk { .. }));
+            assert!(others.count() <= core.max_outstanding);
         }
         for tag in held.drain(..) {
             core.complete(tag, Err(FsError::from("later")));

@@ -18,7 +18,9 @@ pub struct Limits {
     pub max_fids: usize,
     /// Most requests of one connection being handled at once. Up to as many more wait in a
     /// queue; beyond that a request gets the Rerror `too many outstanding requests` at once
-    /// (and the log says so). The connection is always read, so a Tflush always gets through.
+    /// (and the log says so). The connection is always read, so a Tflush always gets through,
+    /// and a Tclunk is never refused (it waits, however many there are: each names a distinct
+    /// tag), so that a client letting go of many registrations at once loses none of them.
     pub max_outstanding: usize,
     /// Most connections an accept loop serves at once (the registry server's listeners
     /// together). At the registry's cap a newcomer closes the oldest connection that has not
