@@ -367,3 +367,23 @@ async fn with_auth_the_catalog_is_hidden_unless_asked() {
     let (_srv, _, url) = serve(&["--auth", k, "--http-public"]).await;
     assert_eq!(get_json(&format!("{url}/v1/services")).await, json!([]));
 }
+
+/// Limits that bite are counted by name: a silent socket closed at the handshake deadline, and
+/// silent sockets at the connection cap closed to make room.
+#[tokio::test]
+async fn limits_that_bite_are_counted() {
+    let (_srv, nine, url) = serve(&["--handshake-timeout", "0.3", "--max-connections", "2"]).await;
+    let sock = nine.strip_prefix("tcp!").unwrap().replacen('!', ":", 1);
+    let _a = tokio::net::TcpStream::connect(&sock).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(&sock).await.unwrap();
+    // At the cap of 2: this one takes the place of the oldest silent socket.
+    let _c = tokio::net::TcpStream::connect(&sock).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let s = scrape(&url).await;
+    let hits = |limit| sample(&s, "registry_limit_hits_total", ("limit", limit));
+    assert!(hits("9p_evicted") >= 1.0, "no eviction counted");
+    assert!(
+        hits("9p_handshake_deadline") >= 1.0,
+        "no handshake deadline counted"
+    );
+}
