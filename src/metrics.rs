@@ -171,7 +171,7 @@ impl Metrics {
         );
         registry.register(
             "revision",
-            "The catalog's change-feed revision (in etcd mode: the etcd revision applied)",
+            "The catalog's change-feed revision (in etcd mode: etcd's revision × 1,000,000 + the change's place in it)",
             m.revision.clone(),
         );
         registry.register(

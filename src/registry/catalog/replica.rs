@@ -62,6 +62,20 @@ pub enum Release {
     },
 }
 
+/// How many feed revisions each etcd revision spans. One etcd revision may hold several changes
+/// (a lease's expiry deletes all its keys at one revision), and each change needs a revision of
+/// its own that is the same on every front-end, whatever it saw before: the `i`th change applied
+/// from etcd revision `r` is published at `r × 1,000,000 + i`. (More than a million changes in
+/// one etcd revision would run into the next one's numbers.)
+pub const FEED_REVISIONS_PER_ETCD_REVISION: u64 = 1_000_000;
+
+/// The first feed revision of etcd revision `rev`.
+fn feed_revision(rev: i64) -> u64 {
+    u64::try_from(rev)
+        .unwrap_or(0)
+        .saturating_mul(FEED_REVISIONS_PER_ETCD_REVISION)
+}
+
 /// Inferno's `Service.set` on a list of owned pairs, as [`Catalog`]'s `set_attr` does it on an
 /// entry: a new attribute goes to the front; an existing one is replaced in place and the ones
 /// before it end up reversed.
@@ -269,8 +283,7 @@ impl Catalog {
             self.bump();
         }
         let after = self.entries.get(&id).and_then(Entry::snap);
-        self.feed
-            .advance_to(u64::try_from(stored.modrev).unwrap_or(0));
+        self.feed.advance_to(feed_revision(stored.modrev));
         self.feed.publish(before, after);
         moved
     }
@@ -288,7 +301,7 @@ impl Catalog {
         if current.is_none_or(|s| s.modrev > rev) {
             return false;
         }
-        self.feed.advance_to(u64::try_from(rev).unwrap_or(0));
+        self.feed.advance_to(feed_revision(rev));
         let held = self.entries.get(&id).is_some_and(|e| e.creator.is_some());
         if held && self.replica.is_some() {
             if let Some(orphan) = self.unlist(id)
@@ -332,7 +345,8 @@ impl Catalog {
         }
         // A watcher resuming from before the reload must resynchronise: the changes in between
         // were never seen one by one.
-        self.feed.compact_to(u64::try_from(rev).unwrap_or(0));
+        self.feed
+            .compact_to(feed_revision(rev) + (FEED_REVISIONS_PER_ETCD_REVISION - 1));
     }
 
     /// A clunk of `fid` on entry `id`, as [`Catalog::release`] decides it: what the store must
