@@ -26,6 +26,16 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
             "(Debian: apt-get install chromium chromium-driver)" >&2
     fi
 fi
+# `registry mount` is tested on a real FUSE mount: Debian's fuse3 (fusermount3) and /dev/fuse.
+if ! command -v fusermount3 >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3
+    else
+        echo "tests/run.sh: fuse3 is not installed: the mount tests skip" \
+            "(Debian: apt-get install fuse3)" >&2
+    fi
+fi
 # Benchmarks are not tests: they run (optimised, printing figures) with `cargo bench`.
 cargo test --workspace --lib --bins --tests --examples --locked "$@"
 cargo test --workspace --doc --locked "$@"

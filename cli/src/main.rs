@@ -4,6 +4,7 @@ mod attach;
 mod demo;
 mod json;
 mod key;
+mod mount;
 mod opts;
 mod query;
 mod register;
@@ -35,6 +36,7 @@ enum Command {
     Watch(watch::Args),
     Key(key::Args),
     Attach(attach::Args),
+    Mount(mount::Args),
     Bench(registry_bench::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
             Command::Watch(a) => watch::run(a).await,
             Command::Key(a) => key::run(a).await,
             Command::Attach(a) => attach::run(a).await,
+            Command::Mount(a) => mount::run(a).await,
             Command::Bench(a) => registry_bench::run(a).await,
             Command::Completions { shell } => {
                 let mut out = std::io::stdout();

@@ -130,6 +130,14 @@ impl Running {
         self._child.kill().await.expect("kill -9");
     }
 
+    /// Waits for the process to end (within the hang bound) and returns how it ended.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(HANG, self._child.wait())
+            .await
+            .expect("the process did not end")
+            .unwrap()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self._child.id().expect("still running")
