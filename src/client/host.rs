@@ -43,11 +43,22 @@ fn write_once(mut f: &File, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads `f` from offset 0 to end of file.
+/// Reads `f` from offset 0 to end of file, 64 KB at a time: a registry's files say they are
+/// empty (length 0, as in Inferno), so `read_to_end` would start from small reads, each a round
+/// trip to the registry on a mount that does not cache.
 fn read_from_start(f: &mut File) -> std::io::Result<String> {
+    const CHUNK: usize = 64 * 1024;
     f.seek(SeekFrom::Start(0))?;
     let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
+    loop {
+        let len = buf.len();
+        buf.resize(len + CHUNK, 0);
+        let n = f.read(&mut buf[len..])?;
+        buf.truncate(len + n);
+        if n == 0 {
+            break;
+        }
+    }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

@@ -197,6 +197,25 @@ impl Shared {
     }
 }
 
+/// Up to `size` bytes at `offset`: as many 9P reads of the fid's I/O size as it takes, one
+/// after the other, until one comes back short (the end of the file, or a read that returned
+/// what there was, as `event` does). One FUSE read (up to 128 KB) then costs one trip through
+/// the kernel rather than one per 8 KB.
+async fn fill(fid: &Fid, offset: u64, size: u32) -> registries::styx::Result<Vec<u8>> {
+    let chunk = fid.io_size().max(1);
+    let mut out = Vec::new();
+    while out.len() < size as usize {
+        let want = chunk.min(size - out.len() as u32);
+        let data = fid.read(offset + out.len() as u64, want).await?;
+        let short = data.len() < want as usize;
+        out.extend_from_slice(&data);
+        if short || data.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// The uid and gid of the local account named `user`, if there is one.
 fn account(user: &str) -> Option<(u32, u32)> {
     let name = std::ffi::CString::new(user).ok()?;
@@ -341,9 +360,8 @@ impl Filesystem for RegistryFs {
                 lock(&file.reads).remove(&id);
                 return reply.error(e);
             }
-            let count = size.min(file.fid.io_size());
             let r = tokio::select! {
-                r = file.fid.read(offset, count) => Some(r),
+                r = fill(&file.fid, offset, size) => Some(r),
                 () = super::signals::pending(caller) => None,
             };
             lock(&file.reads).remove(&id);
