@@ -36,6 +36,16 @@ if ! command -v fusermount3 >/dev/null; then
             "(Debian: apt-get install fuse3)" >&2
     fi
 fi
+# `registry bench` measures ZooKeeper beside us: Debian's zookeeperd (and a Java runtime).
+if [ ! -e /usr/share/java/zookeeper.jar ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zookeeperd
+    else
+        echo "tests/run.sh: zookeeperd is not installed: the bench runs without ZooKeeper" \
+            "(Debian: apt-get install zookeeperd)" >&2
+    fi
+fi
 # Benchmarks are not tests: they run (optimised, printing figures) with `cargo bench`.
 cargo test --workspace --lib --bins --tests --examples --locked "$@"
 cargo test --workspace --doc --locked "$@"

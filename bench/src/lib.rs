@@ -1,13 +1,14 @@
-//! `registry bench`: measures a registry beside etcd, in the same run, on the same machine. The
-//! `registry` command runs it as a subcommand (`Args`, `run`).
+//! `registry bench`: measures a registry beside etcd and ZooKeeper, in the same run, on the same
+//! machine. The `registry` command runs it as a subcommand (`Args`, `run`).
 //!
 //! Our registry is started as a child process (`registry bench --serve-child`) so that its
 //! resident memory can be read from `/proc`; `-m ADDR` measures any registry(4) server instead,
 //! a real Inferno one included, since everything goes through the public registries(2) client.
-//! etcd is started from `--etcd-bin` on free loopback ports unless `--no-etcd` is given.
+//! etcd is started from `--etcd-bin` on free loopback ports unless `--no-etcd` is given, and
+//! ZooKeeper from `--zookeeper-jar` unless `--no-zookeeper`.
 //!
 //! Submodules: `stats` (percentiles), `floor` (TCP echo), `system`
-//! (the trait both systems implement), `ours`, `etcd`, `scenarios`,
+//! (the trait the systems implement), `ours`, `etcd`, `zookeeper`, `scenarios`,
 //! `report` and `sys` (memory, fd limit, ports).
 
 mod etcd;
@@ -20,6 +21,7 @@ mod scenarios;
 mod stats;
 mod sys;
 mod system;
+mod zookeeper;
 
 use report::{Better, Report, Side, detail, memory};
 use scenarios::{Budget, Catalogue};
@@ -69,6 +71,23 @@ pub struct Args {
     /// Do not run etcd.
     #[arg(long)]
     no_etcd: bool,
+    /// Do not run ZooKeeper.
+    #[arg(long)]
+    no_zookeeper: bool,
+    /// The ZooKeeper server jar (Debian: package zookeeperd), run with --java.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/usr/share/java/zookeeper.jar"
+    )]
+    zookeeper_jar: String,
+    /// The java that runs ZooKeeper.
+    #[arg(long, value_name = "PATH", default_value = "java")]
+    java: String,
+    /// Also write the summary as JSON to FILE: an array of {"scenario", "unit",
+    /// "higher_is_better", "ours", "etcd", "zookeeper"}.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
     /// The etcd server binary (Debian: package etcd-server).
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
     etcd_bin: String,
@@ -295,6 +314,11 @@ pub async fn run(args: Args) -> RunResult {
     if !args.no_etcd {
         run_etcd(&args, &plan, &want, &mut report).await;
     }
+    if !args.no_zookeeper {
+        run_zookeeper(&args, &plan, &want, &mut report).await;
+    } else {
+        println!("zookeeper not measured (--no-zookeeper)");
+    }
     if want(Scenario::Ha)
         && !args.no_etcd
         && args.mount.is_none()
@@ -305,6 +329,11 @@ pub async fn run(args: Args) -> RunResult {
 
     report.print_summary();
     print_targets(&report, &extra);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.to_json())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -374,6 +403,22 @@ async fn run_etcd(args: &Args, plan: &Plan, want: &impl Fn(Scenario) -> bool, re
             run_system(Arc::new(e), plan, want, report, &mut Extra::default()).await;
         }
         Err(e) => println!("etcd  not measured: {e}"),
+    }
+}
+
+async fn run_zookeeper(
+    args: &Args,
+    plan: &Plan,
+    want: &impl Fn(Scenario) -> bool,
+    report: &mut Report,
+) {
+    match zookeeper::ZooKeeper::spawn(&args.java, &args.zookeeper_jar).await {
+        Ok(z) => {
+            let pid = z.pid().map_or_else(String::new, |p| p.to_string());
+            println!("zookeeper started {} (pid {pid})", args.zookeeper_jar);
+            run_system(Arc::new(z), plan, want, report, &mut Extra::default()).await;
+        }
+        Err(e) => println!("zookeeper not measured: {e}"),
     }
 }
 

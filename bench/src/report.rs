@@ -1,5 +1,6 @@
 //! The bench's output: a detail line per measurement as it is made, then one line per scenario,
-//! `scenario ours etcd ratio`, where a ratio above 1 means we are better.
+//! `scenario ours etcd zookeeper ratio ratio`, where a ratio above 1 means we are better, and the
+//! same as JSON (`--json FILE`).
 
 use super::stats::{Summary, fmt_dur, fmt_num};
 
@@ -10,15 +11,17 @@ pub enum Side {
     Ours,
     /// etcd.
     Etcd,
+    /// ZooKeeper.
+    Zookeeper,
 }
 
 impl Side {
     /// The side of a system's label.
     pub fn of(label: &str) -> Side {
-        if label == "etcd" {
-            Side::Etcd
-        } else {
-            Side::Ours
+        match label {
+            "etcd" => Side::Etcd,
+            "zookeeper" => Side::Zookeeper,
+            _ => Side::Ours,
         }
     }
 }
@@ -43,12 +46,23 @@ pub struct Line {
     pub ours: Option<f64>,
     /// etcd's figure.
     pub etcd: Option<f64>,
+    /// ZooKeeper's figure.
+    pub zookeeper: Option<f64>,
 }
 
 impl Line {
     /// ours/etcd for throughput, etcd/ours for costs; `None` without both figures.
     pub fn ratio(&self) -> Option<f64> {
-        let (o, e) = (self.ours?, self.etcd?);
+        self.ratio_to(self.etcd)
+    }
+
+    /// The same against ZooKeeper.
+    pub fn ratio_zookeeper(&self) -> Option<f64> {
+        self.ratio_to(self.zookeeper)
+    }
+
+    fn ratio_to(&self, peer: Option<f64>) -> Option<f64> {
+        let (o, e) = (self.ours?, peer?);
         // A memory delta can read zero or less (a heap that had room already): no ratio then.
         if o <= 0.0 || e <= 0.0 {
             return None;
@@ -79,6 +93,7 @@ impl Report {
                     better,
                     ours: None,
                     etcd: None,
+                    zookeeper: None,
                 });
                 self.lines.len() - 1
             }
@@ -87,31 +102,55 @@ impl Report {
             match side {
                 Side::Ours => line.ours = Some(value),
                 Side::Etcd => line.etcd = Some(value),
+                Side::Zookeeper => line.zookeeper = Some(value),
             }
         }
     }
 
-    /// Prints the closing table.
+    /// Prints the closing table: each figure, and our ratio to each peer (above 1: ours is
+    /// better).
     pub fn print_summary(&self) {
         println!();
         println!(
-            "{:<32} {:>12} {:>12} {:>8}",
-            "scenario", "ours", "etcd", "ratio"
+            "{:<32} {:>12} {:>12} {:>12} {:>8} {:>8}",
+            "scenario", "ours", "etcd", "zookeeper", "vs etcd", "vs zk"
         );
         for l in &self.lines {
             let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), fmt_num);
-            let ratio = l
-                .ratio()
-                .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+            let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
             println!(
-                "{:<32} {:>12} {:>12} {:>8}",
+                "{:<32} {:>12} {:>12} {:>12} {:>8} {:>8}",
                 l.name,
                 show(l.ours),
                 show(l.etcd),
-                ratio
+                show(l.zookeeper),
+                ratio(l.ratio()),
+                ratio(l.ratio_zookeeper())
             );
         }
     }
+
+    /// The summary as JSON: one object per scenario, `{"scenario", "unit", "higher_is_better",
+    /// "ours", "etcd", "zookeeper"}` (a missing figure is null; the unit is the scenario name's
+    /// last part, as `us` in `register-1-p50-us`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let lines = self.lines.iter().map(|l| {
+            serde_json::json!({
+                "scenario": l.name,
+                "unit": unit_of(&l.name),
+                "higher_is_better": l.better == Better::Higher,
+                "ours": l.ours,
+                "etcd": l.etcd,
+                "zookeeper": l.zookeeper,
+            })
+        });
+        serde_json::Value::Array(lines.collect())
+    }
+}
+
+/// The unit a scenario name ends in: `us`, `/s`, `B`, ... (the part after the last `-`).
+fn unit_of(name: &str) -> &str {
+    name.rsplit('-').next().unwrap_or("")
 }
 
 /// Prints one measurement as it is made.
@@ -148,5 +187,11 @@ mod tests {
         r.set("alone", Better::Lower, Side::Ours, 1.0);
         let ratios: Vec<_> = r.lines.iter().map(Line::ratio).collect();
         assert_eq!(ratios, vec![Some(2.0), Some(4.0), None]);
+        r.set("tput", Better::Higher, Side::Zookeeper, 50.0);
+        assert_eq!(r.lines[0].ratio_zookeeper(), Some(4.0));
+        let json = r.to_json();
+        assert_eq!(json[0]["zookeeper"], 50.0);
+        assert_eq!(json[1]["zookeeper"], serde_json::Value::Null);
+        assert_eq!(json[0]["higher_is_better"], true);
     }
 }

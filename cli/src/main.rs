@@ -61,7 +61,8 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
             eprintln!("registry: REGISTRY_LOG={v:?} is not a log filter ({e}); using warn");
             EnvFilter::new("warn")
         }),
-        _ => EnvFilter::new("warn"),
+        // zookeeper-client warns of every session the bench closes on purpose.
+        _ => EnvFilter::new("warn,zookeeper_client=error"),
     }
 }
 

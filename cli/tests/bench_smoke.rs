@@ -1,13 +1,17 @@
-//! `registry bench` runs end to end at a trivial size against our own registry (no etcd). It
-//! checks only that every scenario runs and the closing table is printed: no figures are judged.
+//! `registry bench` runs end to end at a trivial size against our own registry (no etcd; and
+//! ZooKeeper where Debian's zookeeperd is installed). It checks only that every scenario runs
+//! and the closing table and its JSON are written: no figures are judged.
 
 use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn bench_runs_every_scenario_at_a_tiny_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["bench", "--tiny", "--no-etcd"])
+        .args(["bench", "--tiny", "--no-etcd", "--json"])
+        .arg(&json)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -44,5 +48,18 @@ fn bench_runs_every_scenario_at_a_tiny_size() {
         "follow-changes/s",
     ] {
         assert!(table.contains(name), "no `{name}` line in:\n{stdout}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let lines = v.as_array().expect("an array");
+    let find = |name: &str| lines.iter().find(|l| l["scenario"] == name).cloned();
+    let mem = find("memory-per-service-B").expect("the memory line");
+    assert_eq!(mem["unit"], "B");
+    assert_eq!(mem["higher_is_better"], false);
+    assert!(mem["ours"].is_number() && mem["etcd"].is_null());
+    if std::path::Path::new("/usr/share/java/zookeeper.jar").exists() {
+        assert!(
+            mem["zookeeper"].is_number(),
+            "ZooKeeper installed but not measured:\n{stdout}"
+        );
     }
 }

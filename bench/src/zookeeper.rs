@@ -1,0 +1,248 @@
+//! ZooKeeper as a [`System`], through the `zookeeper-client` crate (async, tokio), in the form
+//! a ZooKeeper user gives service discovery: a client's session is a connection; a registration
+//! is an ephemeral znode `/svc/GROUP/NAME` whose data is the service's attributes (so it goes
+//! with the session, as a registration goes with its 9P connection); unregister deletes it.
+//! A find lists the children of `/svc/GROUP` (or of every group under `/svc`) and reads their
+//! data in one multi-read request, the fastest way the protocol allows (one round trip, rather
+//! than a `getData` per child); a watcher is a persistent recursive watch (ZooKeeper 3.6+) on the
+//! prefix.
+//!
+//! The bench starts its own standalone server: Debian's `zookeeperd` (3.8) jar run by `java`
+//! on a free loopback port, a fresh data directory on tmpfs (`/dev/shm`, as for etcd), no
+//! per-host connection limit, the admin server off; killed and removed at the end.
+
+use super::system::{BenchResult, Query, Svc, System};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use zookeeper_client as zk;
+
+/// A running ZooKeeper, started by the bench.
+pub struct ZooKeeper {
+    cluster: String,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+    /// Group znodes known to exist (they are persistent; registrations are created under them).
+    groups: Arc<Mutex<HashSet<String>>>,
+}
+
+/// A held registration: the session it lives in and its path.
+pub type ZkHeld = (zk::Client, String);
+
+/// A persistent watch, with the session that keeps it.
+pub struct ZkWatch {
+    _client: zk::Client,
+    watcher: zk::PersistentWatcher,
+}
+
+fn acl() -> zk::Acls<'static> {
+    zk::Acls::anyone_all()
+}
+
+impl ZooKeeper {
+    /// Starts ZooKeeper from `jar` (with `java`) on a free loopback port and waits until it
+    /// answers.
+    pub async fn spawn(java: &str, jar: &str) -> BenchResult<ZooKeeper> {
+        if !std::path::Path::new(jar).exists() {
+            return Err(format!("{jar} is missing (Debian: apt-get install zookeeperd)").into());
+        }
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("registry-bench-zk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let port = super::sys::free_port()?;
+        // Standalone: `ZooKeeperServerMain PORT DATADIR TICKTIME MAXCLIENTCNXNS` (0: no limit,
+        // where the default of 60 per host would refuse the connections scenario).
+        let child = Command::new(java)
+            .arg("-Dzookeeper.admin.enableServer=false")
+            .arg("-Dzookeeper.root.logger=ERROR,CONSOLE")
+            .arg("-cp")
+            .arg(format!("/etc/zookeeper/conf:{jar}"))
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(port.to_string())
+            .arg(&dir)
+            .arg("2000")
+            .arg("0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {java}: {e}"))?;
+        let zk = ZooKeeper {
+            cluster: format!("127.0.0.1:{port}"),
+            child: Some(child),
+            dir: Some(dir),
+            groups: Arc::default(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), zk.session()).await {
+                Ok(Ok(c)) => {
+                    ensure(&c, "/svc").await?;
+                    break;
+                }
+                _ if Instant::now() > deadline => {
+                    return Err("ZooKeeper did not start in 60 s".into());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        Ok(zk)
+    }
+
+    async fn session(&self) -> BenchResult<zk::Client> {
+        let mut connector = zk::Client::connector();
+        connector.session_timeout(Duration::from_secs(30));
+        Ok(connector.connect(&self.cluster).await?)
+    }
+
+    /// The group znode for `group`, created the first time.
+    async fn group(&self, c: &zk::Client, group: &str) -> BenchResult<String> {
+        let path = format!("/svc/{group}");
+        if lock(&self.groups).contains(&path) {
+            return Ok(path);
+        }
+        ensure(c, &path).await?;
+        lock(&self.groups).insert(path.clone());
+        Ok(path)
+    }
+
+    /// Every path and its data under the groups of `q`, read in one multi-read.
+    async fn read_all(&self, c: &zk::Client, groups: Vec<String>) -> BenchResult<usize> {
+        let mut paths = Vec::new();
+        for g in groups {
+            match c.list_children(&g).await {
+                Ok(children) => paths.extend(children.into_iter().map(|n| format!("{g}/{n}"))),
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        let mut reader = c.new_multi_reader();
+        for p in &paths {
+            reader.add_get_data(p)?;
+        }
+        Ok(reader.commit().await?.len())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creates persistent `path` unless it exists.
+async fn ensure(c: &zk::Client, path: &str) -> BenchResult<()> {
+    let opts = zk::CreateMode::Persistent.with_acls(acl());
+    match c.create(path, b"", &opts).await {
+        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl System for ZooKeeper {
+    type Conn = zk::Client;
+    type Held = ZkHeld;
+    type Watch = ZkWatch;
+    type Changes = ZkWatch;
+
+    fn label(&self) -> &'static str {
+        "zookeeper"
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
+    }
+
+    async fn connect(&self) -> BenchResult<zk::Client> {
+        self.session().await
+    }
+
+    async fn disconnect(&self, conn: zk::Client) -> BenchResult<()> {
+        // Dropping the last handle closes the session, and its ephemeral znodes go.
+        drop(conn);
+        Ok(())
+    }
+
+    async fn register(&self, conn: &zk::Client, svc: &Svc) -> BenchResult<ZkHeld> {
+        let parent = self.group(conn, &svc.group).await?;
+        let path = format!("{parent}/{}", svc.name);
+        let data = registries::wire::format_pairs(svc.attrs());
+        let opts = zk::CreateMode::Ephemeral.with_acls(acl());
+        conn.create(&path, data.as_bytes(), &opts).await?;
+        Ok((conn.clone(), path))
+    }
+
+    async fn unregister(&self, held: ZkHeld) -> BenchResult<()> {
+        let (conn, path) = held;
+        conn.delete(&path, None).await?;
+        Ok(())
+    }
+
+    async fn find(&self, conn: &zk::Client, q: &Query) -> BenchResult<usize> {
+        let groups = match q {
+            Query::Group(g) => vec![format!("/svc/{g}")],
+            Query::All => conn
+                .list_children("/svc")
+                .await?
+                .into_iter()
+                .map(|g| format!("/svc/{g}"))
+                .collect(),
+        };
+        self.read_all(conn, groups).await
+    }
+
+    async fn watch(&self, conn: &zk::Client) -> BenchResult<ZkWatch> {
+        watch_prefix(conn, "/svc").await
+    }
+
+    async fn next_event(w: &mut ZkWatch) -> BenchResult<()> {
+        w.watcher.changed().await;
+        Ok(())
+    }
+
+    async fn watch_group(&self, conn: &zk::Client, group: &str) -> BenchResult<ZkWatch> {
+        let path = self.group(conn, group).await?;
+        watch_prefix(conn, &path).await
+    }
+
+    async fn follow_all(&self, conn: &zk::Client) -> BenchResult<ZkWatch> {
+        watch_prefix(conn, "/svc").await
+    }
+
+    async fn next_changes(w: &mut ZkWatch) -> BenchResult<usize> {
+        w.watcher.changed().await;
+        Ok(1)
+    }
+}
+
+/// A persistent recursive watch of `path`, once the server has confirmed it.
+async fn watch_prefix(conn: &zk::Client, path: &str) -> BenchResult<ZkWatch> {
+    let watcher = conn
+        .watch(path, zk::AddWatchMode::PersistentRecursive)
+        .await?;
+    Ok(ZkWatch {
+        _client: conn.clone(),
+        watcher,
+    })
+}
