@@ -16,6 +16,7 @@ mod feed;
 mod floor;
 mod ha;
 mod ours;
+mod plot;
 mod report;
 mod scenarios;
 mod stats;
@@ -88,6 +89,9 @@ pub struct Args {
     /// "higher_is_better", "ours", "etcd", "zookeeper"}.
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// Also draw our ratio to each peer per scenario as an SVG picture in FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// The etcd server binary (Debian: package etcd-server).
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
     etcd_bin: String,
@@ -333,6 +337,9 @@ pub async fn run(args: Args) -> RunResult {
         let text = serde_json::to_string_pretty(&report.to_json())?;
         std::fs::write(path, text + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        plot::write(&report, path).map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

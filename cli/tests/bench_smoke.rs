@@ -9,9 +9,12 @@ use std::time::Duration;
 fn bench_runs_every_scenario_at_a_tiny_size() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
+    let svg = dir.path().join("bench.svg");
     let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
         .args(["bench", "--tiny", "--no-etcd", "--json"])
         .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -56,6 +59,8 @@ fn bench_runs_every_scenario_at_a_tiny_size() {
     assert_eq!(mem["unit"], "B");
     assert_eq!(mem["higher_is_better"], false);
     assert!(mem["ours"].is_number() && mem["etcd"].is_null());
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.contains("<svg") && picture.contains("memory-per-service-B"));
     if std::path::Path::new("/usr/share/java/zookeeper.jar").exists() {
         assert!(
             mem["zookeeper"].is_number(),
