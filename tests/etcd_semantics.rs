@@ -236,22 +236,5 @@ async fn many_registrations_dropped_at_once_all_go_from_etcd() {
         return;
     };
     let addr = server.local_addrs()[0].to_string();
-    let reg = registries::Registry::open(&addr).await.unwrap();
-    let watcher = registries::Registry::open(&addr).await.unwrap();
-    let attrs = registries::Attributes::new([("k", "v")]);
-    let mut held = Vec::new();
-    for i in 0..1000 {
-        held.push(
-            reg.register(&format!("tcp!h!{i}"), &attrs, false)
-                .await
-                .unwrap(),
-        );
-    }
-    drop(held);
-    common::within_for(Duration::from_secs(60), async {
-        while !watcher.services().await.unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    common::registry::drop_many_at_once(&addr, 1000, Duration::from_secs(60)).await;
 }

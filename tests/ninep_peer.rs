@@ -290,21 +290,7 @@ async fn our_client_against_ninep_server() {
     assert_eq!((st.name.as_str(), st.length), ("hello", 17));
 
     // The same file open on several fids, many reads in flight at once.
-    let mut fids = Vec::new();
-    for _ in 0..4 {
-        let mut f = root.walk(&["big"]).await.unwrap();
-        f.open(OREAD).await.unwrap();
-        fids.push(f);
-    }
-    assert_eq!(fids[0].read_all().await.unwrap(), big);
-    let reads = (0..64u64).map(|i| fids[i as usize % 4].read(i * 100, 100));
-    for (i, r) in futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        assert_eq!(r.unwrap().as_ref(), &big[i * 100..i * 100 + 100]);
-    }
+    common::styx_checks::reads_on_four_fids(&root, "big", &big).await;
 
     let mut w = root.walk(&["notes"]).await.unwrap();
     w.open(OWRITE).await.unwrap();
@@ -313,17 +299,10 @@ async fn our_client_against_ninep_server() {
     let notes = tree.files.with_file(tree.notes, |f| f.aux.clone()).unwrap();
     assert_eq!(notes, b"written by us");
 
-    let mut d = root.try_clone().await.unwrap();
-    d.open(OREAD).await.unwrap();
-    let mut names: Vec<String> = d
-        .read_dir()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    names.sort();
-    assert_eq!(names, ["big", "hello", "notes", "slow"]);
+    assert_eq!(
+        common::styx_checks::listing(&root).await,
+        ["big", "hello", "notes", "slow"]
+    );
 
     // Its error text reaches us verbatim.
     match root.walk(&["nope"]).await.unwrap_err() {
@@ -335,11 +314,7 @@ async fn our_client_against_ninep_server() {
     // connection goes on.
     let mut s = root.walk(&["slow"]).await.unwrap();
     s.open(OREAD).await.unwrap();
-    for _ in 0..20 {
-        let mut read = Box::pin(s.read(0, 5));
-        let _ = futures_util::poll!(&mut read);
-        drop(read);
-    }
+    common::styx_checks::drop_reads_after_one_poll(&s, 20).await;
     assert_eq!(h.read(0, 5).await.unwrap().as_ref(), b"hello");
     within(async {
         while tree.waiting.lock().unwrap().len() < 20 {

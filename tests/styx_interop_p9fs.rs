@@ -78,21 +78,7 @@ async fn our_client_against_p9fs_server() {
     assert_eq!(leaf.read_all().await.unwrap(), b"bottom");
 
     // Reads chunked to the iounit; the same file open on several fids, many reads in flight.
-    let mut fids = Vec::new();
-    for _ in 0..4 {
-        let mut f = root.walk(&["big"]).await.unwrap();
-        f.open(OREAD).await.unwrap();
-        fids.push(f);
-    }
-    assert_eq!(fids[0].read_all().await.unwrap(), big);
-    let reads = (0..64u64).map(|i| fids[i as usize % 4].read(i * 100, 100));
-    for (i, r) in futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        assert_eq!(r.unwrap().as_ref(), &big[i * 100..i * 100 + 100]);
-    }
+    common::styx_checks::reads_on_four_fids(&root, "big", &big).await;
 
     // Create, chunked write, read back, truncate, remove.
     let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
@@ -118,24 +104,12 @@ async fn our_client_against_p9fs_server() {
         Error::Remote("file not found".into())
     );
 
-    let mut d = root.try_clone().await.unwrap();
-    d.open(OREAD).await.unwrap();
-    let mut names: Vec<String> = d
-        .read_dir()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    names.sort();
-    assert_eq!(names, ["big", "d0", "hello"]);
+    assert_eq!(
+        common::styx_checks::listing(&root).await,
+        ["big", "d0", "hello"]
+    );
 
     // Requests dropped before their reply are flushed; the connection stays usable.
-    for _ in 0..50 {
-        let mut read = Box::pin(h.read(0, 5));
-        // Polled once: the Tread is on its way; then dropped.
-        let _ = futures_util::poll!(&mut read);
-        drop(read);
-    }
+    common::styx_checks::drop_reads_after_one_poll(&h, 50).await;
     assert_eq!(h.read(0, 5).await.unwrap().as_ref(), b"hello");
 }

@@ -22,23 +22,7 @@ async fn front_end(cluster: &Cluster, prefix: &str) -> (Running, String) {
 
 /// [`front_end`] with a lease TTL of `ttl` seconds.
 async fn front_end_with_ttl(cluster: &Cluster, prefix: &str, ttl: u64) -> (Running, String) {
-    let ttl = ttl.to_string();
-    let endpoints = cluster.endpoints();
-    let args = [
-        "serve",
-        "--etcd",
-        &endpoints,
-        "--etcd-prefix",
-        prefix,
-        "--lease-ttl",
-        &ttl,
-        "--no-shim",
-        "--listen",
-        "tcp!127.0.0.1!0",
-    ];
-    let (running, line) = Running::start(&args, "listening on").await;
-    let addr = format!("tcp!127.0.0.1!{}", Running::port_of(&line));
-    (running, addr)
+    process::etcd_front_end(&cluster.endpoints(), prefix, ttl).await
 }
 
 /// A fresh cluster and two front-ends on one prefix, A with a lease of `ttl_a` seconds and B

@@ -332,23 +332,7 @@ async fn watcher(
 
 /// A front-end on a free port: it and its 9P address.
 async fn front_end(cluster: &Cluster, prefix: &str) -> (Running, String) {
-    let ttl = TTL.to_string();
-    let endpoints = cluster.endpoints();
-    let args = [
-        "serve",
-        "--etcd",
-        &endpoints,
-        "--etcd-prefix",
-        prefix,
-        "--lease-ttl",
-        &ttl,
-        "--no-shim",
-        "--listen",
-        "tcp!127.0.0.1!0",
-    ];
-    let (running, line) = Running::start(&args, "listening on").await;
-    let addr = format!("tcp!127.0.0.1!{}", Running::port_of(&line));
-    (running, addr)
+    process::etcd_front_end(&cluster.endpoints(), prefix, TTL).await
 }
 
 fn signal(pid: u32, sig: libc::c_int) {

@@ -6,6 +6,7 @@ pub mod etcd;
 pub mod peers;
 pub mod ramfs;
 pub mod registry;
+pub mod styx_checks;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

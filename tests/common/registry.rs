@@ -58,3 +58,33 @@ pub async fn restart_on(port: u16) -> RunningServer {
         }
     }
 }
+
+/// Registers `n` services on one connection to the registry at `addr`, drops them all at once
+/// (as many Tclunks together) and waits, for at most `limit`, until another connection lists
+/// none of them. Returns the connection that dropped them.
+pub async fn drop_many_at_once(
+    addr: &str,
+    n: usize,
+    limit: std::time::Duration,
+) -> registries::Registry {
+    let reg = registries::Registry::open(addr).await.unwrap();
+    let watcher = registries::Registry::open(addr).await.unwrap();
+    let attrs = registries::Attributes::new([("k", "v")]);
+    let mut held = Vec::new();
+    for i in 0..n {
+        held.push(
+            reg.register(&format!("tcp!h!{i}"), &attrs, false)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(watcher.services().await.unwrap().len(), n);
+    drop(held);
+    super::within_for(limit, async {
+        while !watcher.services().await.unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    reg
+}

@@ -160,3 +160,24 @@ impl Running {
         assert!(found.is_ok(), "never said {needle:?}: {}", self.said());
     }
 }
+
+/// `registry serve --etcd ENDPOINTS --etcd-prefix PREFIX --lease-ttl TTL` on a free port, no shim:
+/// it and its 9P address.
+pub async fn etcd_front_end(endpoints: &str, prefix: &str, ttl: u64) -> (Running, String) {
+    let ttl = ttl.to_string();
+    let args = [
+        "serve",
+        "--etcd",
+        endpoints,
+        "--etcd-prefix",
+        prefix,
+        "--lease-ttl",
+        &ttl,
+        "--no-shim",
+        "--listen",
+        "tcp!127.0.0.1!0",
+    ];
+    let (running, line) = Running::start(&args, "listening on").await;
+    let addr = format!("tcp!127.0.0.1!{}", Running::port_of(&line));
+    (running, addr)
+}

@@ -325,6 +325,27 @@ fn find_over_many_services() {
     );
 }
 
+/// An etcd record of service `name` with the attributes `a b`.
+fn rec(name: &str) -> crate::registry::record::Record {
+    crate::registry::record::Record {
+        owner: "u".into(),
+        holder: 9,
+        fid: 1,
+        vers: 1,
+        mtime: 1,
+        name: name.into(),
+        attrs: vec![("a".into(), "b".into())],
+    }
+}
+
+/// Stored at etcd revision `rev`, created then too.
+fn at(rev: i64) -> Stored {
+    Stored {
+        create: rev,
+        modrev: rev,
+    }
+}
+
 /// Commits `plan` the way etcd's echo would: a record applied at the next revision.
 fn commit(r: &mut Catalog, plan: Plan, rev: &mut i64) -> Result<(), Diagnostic> {
     *rev += 1;
@@ -374,19 +395,6 @@ proptest::proptest! {
 fn a_snapshot_reload_wakes_event_readers_once() {
     let mut r = Catalog::new(100);
     r.make_replica(7);
-    let rec = |name: &str| crate::registry::record::Record {
-        owner: "u".into(),
-        holder: 9,
-        fid: 1,
-        vers: 1,
-        mtime: 1,
-        name: name.into(),
-        attrs: vec![("a".into(), "b".into())],
-    };
-    let at = |rev| Stored {
-        create: rev,
-        modrev: rev,
-    };
     r.apply_put(rec("x"), at(1), 100);
     r.apply_put(rec("y"), at(2), 100);
     assert_eq!(r.rootvers(), 2);
@@ -530,19 +538,6 @@ proptest::proptest! {
 /// started from a snapshot taken after it.
 #[test]
 fn feed_revisions_agree_across_replicas_after_a_multi_change_revision() {
-    let rec = |name: &str| crate::registry::record::Record {
-        owner: "u".into(),
-        holder: 9,
-        fid: 1,
-        vers: 1,
-        mtime: 1,
-        name: name.into(),
-        attrs: vec![("a".into(), "b".into())],
-    };
-    let at = |rev| Stored {
-        create: rev,
-        modrev: rev,
-    };
     let mut a = Catalog::new(100);
     a.make_replica(7);
     a.apply_put(rec("x"), at(1), 100);
