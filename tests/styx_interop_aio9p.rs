@@ -82,16 +82,7 @@ async fn our_client_against_aio9p_server() {
     i.open(OREAD).await.unwrap();
     assert_eq!(i.read_all().await.unwrap(), b"inside");
 
-    let mut dir = root.try_clone().await.unwrap();
-    dir.open(OREAD).await.unwrap();
-    let names: Vec<String> = dir
-        .read_dir()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    assert_eq!(names, ["file", "sub"]);
+    assert_eq!(common::styx_checks::listing(&root).await, ["file", "sub"]);
 
     assert!(matches!(root.walk(&["nope"]).await, Err(Error::Remote(_))));
 
