@@ -2,9 +2,9 @@
 //! a ZooKeeper user gives service discovery: a client's session is a connection; a registration
 //! is an ephemeral znode `/svc/GROUP/NAME` whose data is the service's attributes (so it goes
 //! with the session, as a registration goes with its 9P connection); unregister deletes it.
-//! A find lists the children of `/svc/GROUP` (or of every group under `/svc`) and reads their
-//! data in one multi-read request, the fastest way the protocol allows (one round trip, rather
-//! than a `getData` per child); a watcher is a persistent recursive watch (ZooKeeper 3.6+) on the
+//! A find lists the children of `/svc/GROUP` (or of every group under `/svc`, all at once) and
+//! reads their data with multi-read requests of 1,000 paths, all in flight together, the fastest
+//! way the protocol allows (rather than a `getData` per child); a watcher is a persistent recursive watch (ZooKeeper 3.6+) on the
 //! prefix.
 //!
 //! The bench starts its own standalone server: Debian's `zookeeperd` (3.8) jar run by `java`
@@ -28,6 +28,9 @@ pub struct ZooKeeper {
     /// Group znodes known to exist (they are persistent; registrations are created under them).
     groups: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Paths per multi-read in a find (each answer some 100 bytes, well inside 1 MB).
+const MULTI_READ: usize = 1000;
 
 /// A held registration: the session it lives in and its path.
 pub type ZkHeld = (zk::Client, String);
@@ -115,24 +118,32 @@ impl ZooKeeper {
         Ok(path)
     }
 
-    /// Every path and its data under the groups of `q`, read in one multi-read.
+    /// Every path and its data under `groups`: the groups listed all at once, then their
+    /// children's data read by multi-reads of [`MULTI_READ`] paths, all in flight together (one
+    /// multi-read of everything would pass ZooKeeper's 1 MB `jute.maxbuffer` at 100,000
+    /// services, and the server drops the connection).
     async fn read_all(&self, c: &zk::Client, groups: Vec<String>) -> BenchResult<usize> {
+        let listings = futures_util::future::join_all(groups.iter().map(|g| c.list_children(g)));
         let mut paths = Vec::new();
-        for g in groups {
-            match c.list_children(&g).await {
+        for (g, listed) in groups.iter().zip(listings.await) {
+            match listed {
                 Ok(children) => paths.extend(children.into_iter().map(|n| format!("{g}/{n}"))),
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        if paths.is_empty() {
-            return Ok(0);
+        let reads = paths.chunks(MULTI_READ).map(|chunk| async move {
+            let mut reader = c.new_multi_reader();
+            for p in chunk {
+                reader.add_get_data(p)?;
+            }
+            BenchResult::Ok(reader.commit().await?.len())
+        });
+        let mut n = 0;
+        for r in futures_util::future::join_all(reads).await {
+            n += r?;
         }
-        let mut reader = c.new_multi_reader();
-        for p in &paths {
-            reader.add_get_data(p)?;
-        }
-        Ok(reader.commit().await?.len())
+        Ok(n)
     }
 }
 
