@@ -122,7 +122,10 @@ pub struct Catalog {
     /// While set, changes do not move the counter but are noted here, so that a batch of them
     /// (a snapshot reload) wakes `event` readers once.
     batching: Option<bool>,
-    /// Answers rendered since the last visible change, shared by their readers.
+    /// Answers rendered since the last change of the listing, shared by their readers. Cleared
+    /// where the listing changes: [`Catalog::bump`] (every counted change), and where it changes
+    /// uncounted (Inferno's quirks): the naming in [`Catalog::write`], [`Catalog::unlist`] (whose
+    /// swap-remove moves another entry), [`Catalog::add_static`] and the replica's `apply_put`.
     answers: Answers,
 }
 
@@ -230,10 +233,6 @@ impl Catalog {
     }
 
     fn bump(&mut self) {
-        // Kept answers are cleared here, as every visible change comes here, and also where the
-        // listing changes without counting a change (Inferno's quirks: a name taken by a failed
-        // first write, the order moved by removing an anonymous entry) and in the replica's
-        // updates: wherever entries are written, not only where the counter moves.
         self.answers.clear();
         if let Some(pending) = self.batching.as_mut() {
             *pending = true;

@@ -194,7 +194,6 @@ impl Catalog {
 
     /// Replaces entry `id`'s attributes with `attrs`, keeping the index in step.
     fn replace_attrs(&mut self, id: EntryId, attrs: Vec<(String, String)>) {
-        self.answers.clear();
         let Some(svc) = self.entries.get_mut(&id) else {
             return;
         };
@@ -213,7 +212,6 @@ impl Catalog {
     /// The entry a record of this front-end's own comes back to: the one its fid opened, listed
     /// and still anonymous, or an orphan (put back in the listing).
     fn reclaim(&mut self, rec: &Record) -> Option<EntryId> {
-        self.answers.clear();
         let r = self.replica.as_mut()?;
         if rec.holder != r.holder {
             return None;
@@ -291,7 +289,6 @@ impl Catalog {
     /// Applies the deletion of key `name`: the service goes from the listing. A registration whose
     /// fid is open here is kept aside as an orphan, for the lease's recovery.
     pub fn apply_delete(&mut self, name: &str, rev: i64) -> bool {
-        self.answers.clear();
         let Some(id) = self.names.get(name).copied() else {
             return false;
         };
@@ -320,7 +317,6 @@ impl Catalog {
     /// after the watch's revision was compacted away): the differences are applied, and the
     /// change counter moves once if anything changed.
     pub fn apply_snapshot(&mut self, records: Vec<(Record, Stored)>, rev: i64, now: u32) {
-        self.answers.clear();
         let keep: std::collections::HashSet<String> =
             records.iter().map(|(r, _)| r.name.clone()).collect();
         // Only what came from etcd can be stale: `-f` services are this front-end's own.
@@ -407,7 +403,6 @@ impl Catalog {
     /// Forgets entry `id` once its key's deletion is committed: if the deletion came back while
     /// its fid was still open here it was kept as an orphan, which it must not stay.
     pub fn forget(&mut self, id: EntryId) {
-        self.answers.clear();
         self.disown(id);
         if let Some(r) = self.replica.as_mut() {
             r.taken.remove(&id);
@@ -421,7 +416,6 @@ impl Catalog {
 
     /// The entry is no longer its creating fid's.
     fn disown(&mut self, id: EntryId) {
-        self.answers.clear();
         if let Some(svc) = self.entries.get_mut(&id)
             && let Some(fid) = svc.creator.take()
             && let Some(r) = self.replica.as_mut()
@@ -433,7 +427,6 @@ impl Catalog {
     /// Removes service `name` from this replica now, for a deletion that could not be committed
     /// (etcd unreachable): the store retries it, and its echo then finds nothing to remove.
     pub fn drop_now(&mut self, name: &str) {
-        self.answers.clear();
         if let Some(id) = self.names.get(name).copied() {
             let at = self
                 .entries
