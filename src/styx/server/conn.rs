@@ -322,28 +322,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
                 ("idle timeout", "9p_idle_timeout"),
             ),
         ];
-        let Some((deadline, what)) = deadlines
+        let Some((deadline, (what, limit))) = deadlines
             .into_iter()
             .filter_map(|(d, what)| d.map(|d| (d, what)))
             .min_by_key(|(d, _)| *d)
         else {
             return Poll::Pending;
         };
-        let (what, limit) = what;
-        if deadline <= now {
-            crate::metrics::limit_hit(limit);
-            return Poll::Ready(Err(timed_out(what)));
-        }
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
-        }
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                crate::metrics::limit_hit(limit);
-                Poll::Ready(Err(timed_out(what)))
+        if deadline > now {
+            if self.timer.deadline() != deadline {
+                self.timer.as_mut().reset(deadline);
             }
-            Poll::Pending => Poll::Pending,
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
+        crate::metrics::limit_hit(limit);
+        Poll::Ready(Err(timed_out(what)))
     }
 }
 

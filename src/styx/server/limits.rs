@@ -20,7 +20,7 @@ pub struct Limits {
     /// queue; beyond that a request gets the Rerror `too many outstanding requests` at once
     /// (and the log says so). The connection is always read, so a Tflush always gets through,
     /// and a Tclunk is never refused (it waits, however many there are: each names a distinct
-    /// tag), so that a client letting go of many registrations at once loses none of them.
+    /// tag), so that a client letting go of many registrations at once leaves none behind.
     pub max_outstanding: usize,
     /// Most connections an accept loop serves at once (the registry server's listeners
     /// together). At the registry's cap a newcomer closes the oldest connection that has not
