@@ -8,7 +8,7 @@
 //! nothing else.
 
 use super::errno::errno;
-use super::link::{Attached, Link};
+use super::link::Link;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
@@ -52,7 +52,6 @@ impl Inodes {
 /// An open file: its own fid, on the connection it was opened through.
 struct OpenFile {
     fid: Fid,
-    generation: u64,
     name: String,
     /// Reads in progress, so that a release can end them (each dropped read sends Tflush).
     reads: Mutex<HashMap<u64, AbortHandle>>,
@@ -114,8 +113,8 @@ impl RegistryFs {
 }
 
 impl Shared {
-    async fn attached(&self, what: &str) -> Result<Attached, Errno> {
-        self.link.attached().await.map_err(|e| {
+    async fn root(&self, what: &str) -> Result<Arc<Fid>, Errno> {
+        self.link.root().await.map_err(|e| {
             tracing::warn!("mount: {what}: {}", e.0);
             Errno::EIO
         })
@@ -128,10 +127,10 @@ impl Shared {
     /// The attributes of `name` (the root when `None`).
     async fn stat(&self, name: Option<&str>) -> Result<FileAttr, Errno> {
         let what = format!("stat {}", name.unwrap_or("/"));
-        let a = self.attached(&what).await?;
+        let root = self.root(&what).await?;
         let st = match name {
-            None => a.root.stat().await,
-            Some(n) => match a.root.walk(&[n]).await {
+            None => root.stat().await,
+            Some(n) => match root.walk(&[n]).await {
                 Ok(f) => f.stat().await,
                 Err(e) => Err(e),
             },
@@ -177,15 +176,16 @@ impl Shared {
             _ => None,
         }
     }
+}
 
-    /// Whether `f` was opened through the connection in use now; if not, it is gone.
-    async fn current(&self, f: &OpenFile, what: &str) -> Result<(), Errno> {
-        let a = self.attached(what).await?;
-        if a.generation != f.generation {
+impl OpenFile {
+    /// EIO when the connection this file was opened through is gone: what it held went with it.
+    fn check_connected(&self, what: &str) -> Result<(), Errno> {
+        if self.fid.client().is_closed() {
             tracing::warn!(
                 "mount: {what}: {} was open through a connection that was lost{}",
-                f.name,
-                if f.name == "new" {
+                self.name,
+                if self.name == "new" {
                     ": its registration is gone"
                 } else {
                     ""
@@ -309,12 +309,12 @@ impl Filesystem for RegistryFs {
         };
         self.spawn(|sh| async move {
             let what = format!("open {name}");
-            let a = match sh.attached(&what).await {
-                Ok(a) => a,
+            let root = match sh.root(&what).await {
+                Ok(root) => root,
                 Err(e) => return reply.error(e),
             };
             let opened = async {
-                let mut fid = a.root.walk(&[name.as_str()]).await?;
+                let mut fid = root.walk(&[name.as_str()]).await?;
                 fid.open(mode(flags)).await?;
                 Ok::<_, registries::styx::Error>(fid)
             };
@@ -323,7 +323,6 @@ impl Filesystem for RegistryFs {
                     let fh = sh.next_handle.fetch_add(1, Ordering::Relaxed);
                     let file = OpenFile {
                         fid,
-                        generation: a.generation,
                         name,
                         reads: Mutex::default(),
                     };
@@ -352,14 +351,12 @@ impl Filesystem for RegistryFs {
         };
         let id = self.shared.next_read.fetch_add(1, Ordering::Relaxed);
         let caller = req.pid();
-        let sh = self.shared.clone();
+        let what = format!("read {}", f.name);
+        if let Err(e) = f.check_connected(&what) {
+            return reply.error(e);
+        }
         let file = f.clone();
         let task = self.rt.spawn(async move {
-            let what = format!("read {}", file.name);
-            if let Err(e) = sh.current(&file, &what).await {
-                lock(&file.reads).remove(&id);
-                return reply.error(e);
-            }
             let r = tokio::select! {
                 r = fill(&file.fid, offset, size) => Some(r),
                 () = super::signals::pending(caller) => None,
@@ -393,12 +390,12 @@ impl Filesystem for RegistryFs {
         let Some(file) = self.shared.file(fh) else {
             return reply.error(Errno::EBADF);
         };
+        let what = format!("write {}", file.name);
+        if let Err(e) = file.check_connected(&what) {
+            return reply.error(e);
+        }
         let data = data.to_vec();
-        self.spawn(|sh| async move {
-            let what = format!("write {}", file.name);
-            if let Err(e) = sh.current(&file, &what).await {
-                return reply.error(e);
-            }
+        self.rt.spawn(async move {
             match file.fid.write(offset, &data).await {
                 Ok(n) => reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
                 Err(e) => reply.error(errno(&what, &e)),
@@ -468,12 +465,12 @@ impl Filesystem for RegistryFs {
         }
         self.spawn(|sh| async move {
             let what = "list /";
-            let a = match sh.attached(what).await {
-                Ok(a) => a,
+            let root = match sh.root(what).await {
+                Ok(root) => root,
                 Err(e) => return reply.error(e),
             };
             let listed = async {
-                let mut dir = a.root.try_clone().await?;
+                let mut dir = root.try_clone().await?;
                 dir.open(OREAD).await?;
                 dir.read_dir().await
             };

@@ -14,15 +14,6 @@ const RECONNECT_WAIT: Duration = Duration::from_secs(2);
 /// After a failed reconnection, operations fail at once for this long before the next try.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
-/// One attached connection: the registry's root, and a number that tells it from the others.
-#[derive(Clone)]
-pub struct Attached {
-    /// The root of the registry's tree.
-    pub root: Arc<Fid>,
-    /// Which connection this is (1 for the first).
-    pub generation: u64,
-}
-
 /// The connection, re-established on demand.
 pub struct Link {
     opt: RegistryOpt,
@@ -30,8 +21,9 @@ pub struct Link {
 }
 
 struct State {
-    attached: Option<Attached>,
-    generation: u64,
+    /// The registry's root on the connection in use; a fid knows whether its connection is
+    /// still up (`client().is_closed()`).
+    root: Option<Arc<Fid>>,
     last_failure: Option<Instant>,
 }
 
@@ -48,29 +40,25 @@ impl Link {
         Ok(Link {
             opt,
             current: Mutex::new(State {
-                attached: Some(Attached {
-                    root: Arc::new(root),
-                    generation: 1,
-                }),
-                generation: 1,
+                root: Some(Arc::new(root)),
                 last_failure: None,
             }),
         })
     }
 
-    /// The connection: the current one if it is up, else a new one if the registry answers
-    /// within [`RECONNECT_WAIT`].
-    pub async fn attached(&self) -> Result<Attached, Unreachable> {
+    /// The registry's root: on the current connection if it is up, else on a new one if the
+    /// registry answers within [`RECONNECT_WAIT`].
+    pub async fn root(&self) -> Result<Arc<Fid>, Unreachable> {
         let mut st = self.current.lock().await;
-        if let Some(a) = &st.attached {
-            if !a.root.client().is_closed() {
-                return Ok(a.clone());
+        if let Some(root) = &st.root {
+            if !root.client().is_closed() {
+                return Ok(root.clone());
             }
             tracing::warn!(
                 "mount: the connection to the registry is lost: registrations held through it \
                  are gone; reconnecting"
             );
-            st.attached = None;
+            st.root = None;
         }
         if st
             .last_failure
@@ -80,15 +68,11 @@ impl Link {
         }
         match tokio::time::timeout(RECONNECT_WAIT, attach_first(&self.opt)).await {
             Ok(Ok(root)) => {
-                st.generation += 1;
-                let a = Attached {
-                    root: Arc::new(root),
-                    generation: st.generation,
-                };
+                let root = Arc::new(root);
                 tracing::warn!("mount: reconnected to the registry");
-                st.attached = Some(a.clone());
+                st.root = Some(root.clone());
                 st.last_failure = None;
-                Ok(a)
+                Ok(root)
             }
             Ok(Err(e)) => {
                 st.last_failure = Some(Instant::now());
