@@ -19,3 +19,17 @@ pub async fn dial(addr: &str) -> Result<BoxConn> {
         .map_err(|e| Error::Dial(e.to_string()))?;
     Ok(Box::new(stream))
 }
+
+/// Dials `addr`, runs infpk1 with `info` and pushes `alg` (empty: `none`), as Inferno's `mount
+/// -k KEYFILE -C ALG` does before speaking 9P (spec/infpk1.md §9.3): the protected stream.
+pub async fn dial_with_key(
+    addr: &str,
+    info: &crate::auth::AuthInfo,
+    alg: &str,
+) -> Result<crate::auth::Authenticated<BoxConn>> {
+    let conn = dial(addr).await?;
+    let (conn, _server) = crate::auth::client(conn, alg, info)
+        .await
+        .map_err(|e| Error::Auth(format!("cannot authenticate: {e}")))?;
+    Ok(conn)
+}

@@ -48,7 +48,7 @@ mod styx_backend;
 mod transport;
 
 pub use attributes::Attributes;
-pub use conn::{BoxConn, Conn, dial};
+pub use conn::{BoxConn, Conn, dial, dial_with_key};
 pub use error::{Error, Result};
 pub use events::Events;
 pub use feed::{ChangeEvent, ChangeKind, Changes, Revision};

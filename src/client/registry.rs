@@ -105,10 +105,7 @@ impl Registry {
         info: &crate::auth::AuthInfo,
         alg: &str,
     ) -> Result<Registry> {
-        let conn = super::conn::dial(addr).await?;
-        let (conn, _server) = crate::auth::client(conn, alg, info)
-            .await
-            .map_err(|e| Error::Auth(format!("cannot authenticate: {e}")))?;
+        let conn = super::conn::dial_with_key(addr, info, alg).await?;
         Registry::connect_stream(conn, Some(&info.mypk.owner)).await
     }
 

@@ -102,17 +102,19 @@ async fn attach_one(
     addr: &str,
     opt: &RegistryOpt,
 ) -> Result<Fid, Box<dyn std::error::Error + Send + Sync>> {
-    let conn = registries::client::dial(addr).await?;
     let (client, user) = match &opt.keyfile {
         Some(keyfile) => {
             let info = read_key(keyfile)?;
             let alg = opt.alg.as_deref().unwrap_or("none");
-            let (conn, _server) = registries::auth::client(conn, alg, &info)
+            let conn = registries::client::dial_with_key(addr, &info, alg)
                 .await
-                .map_err(|e| format!("{addr}: cannot authenticate: {e}"))?;
+                .map_err(|e| format!("{addr}: {e}"))?;
             (Client::connect(conn).await?, info.mypk.owner.clone())
         }
-        None => (Client::connect(conn).await?, local_user()),
+        None => {
+            let conn = registries::client::dial(addr).await?;
+            (Client::connect(conn).await?, local_user())
+        }
     };
     Ok(client.attach(&user, "").await?)
 }
