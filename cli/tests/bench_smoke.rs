@@ -1,5 +1,5 @@
 //! `registry bench` runs end to end at a trivial size against our own registry (no etcd; and
-//! ZooKeeper where Debian's zookeeperd is installed). It checks only that every scenario runs
+//! ZooKeeper where Debian's zookeeperd is installed, which CI requires). It checks only that every scenario runs
 //! and the closing table and its JSON are written: no figures are judged.
 
 use std::process::Command;
@@ -61,7 +61,13 @@ fn bench_runs_every_scenario_at_a_tiny_size() {
     assert!(mem["ours"].is_number() && mem["etcd"].is_null());
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.contains("<svg") && picture.contains("memory-per-service-B"));
-    if std::path::Path::new("/usr/share/java/zookeeper.jar").exists() {
+    // ZooKeeper is measured where it is installed, and in CI (REGISTRY_REQUIRE_PEERS) it must be.
+    let zookeeper = std::path::Path::new("/usr/share/java/zookeeper.jar").exists();
+    assert!(
+        zookeeper || std::env::var_os("REGISTRY_REQUIRE_PEERS").is_none(),
+        "zookeeperd is not installed (Debian: apt-get install zookeeperd)"
+    );
+    if zookeeper {
         assert!(
             mem["zookeeper"].is_number(),
             "ZooKeeper installed but not measured:\n{stdout}"
