@@ -36,8 +36,9 @@ use system::{BenchResult, System};
 /// registration, clunk (spec/registry.md §10).
 const REGISTER_ROUND_TRIPS: u32 = 4;
 
-/// Benchmark a registry beside etcd: throughput and p50/p99 latency per scenario, then one line
-/// per scenario, `scenario ours etcd ratio` (a ratio above 1 means ours is better).
+/// Benchmark a registry beside etcd and ZooKeeper: throughput and p50/p99 latency per scenario,
+/// then one line per scenario, `scenario ours etcd zookeeper` and our ratio to each (above 1
+/// means ours is better).
 #[derive(clap::Args)]
 #[command(after_help = "\
 Scenarios (--scenario, repeatable; default all):
