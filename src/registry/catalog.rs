@@ -31,10 +31,7 @@ pub struct Entry {
     /// Its position in Inferno's service array: the order of `index`, `find` and the directory.
     pub slot: usize,
     /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
-    pub owner: String,
-    /// The name, once the first write gave one; `None` while anonymous. Shared with the
-    /// registry's name table.
-    pub name: Option<Arc<str>>,
+    pub owner: Arc<str>,
     /// Last read of its file (seconds since the epoch).
     pub atime: u32,
     /// Last write (seconds since the epoch).
@@ -43,9 +40,12 @@ pub struct Entry {
     pub vers: u32,
     /// The fid that created it; `None` for static services.
     pub creator: Option<FidRef>,
-    /// Attribute/value pairs in Inferno's list order (the order `index` prints). The strings
-    /// are the attribute index's own, shared by every service with the same name or value.
-    pub attrs: Vec<(Arc<str>, Arc<str>)>,
+    /// Its name and attribute/value pairs once the first write named it; `None` while
+    /// anonymous. The same description the change feed's history and queues hold, so that a
+    /// service costs one description however many changes remember it; a write to a shared one
+    /// copies it first (the history keeps what it was). The name is the name table's own, the
+    /// attribute strings the attribute index's own.
+    desc: Option<Arc<Snap>>,
     /// Where it stands in etcd (`registry serve --etcd`); `None` in memory, or not stored yet.
     pub stored: Option<Stored>,
     /// The front-end that registered it and the fid token there (etcd mode; `(0, 0)` else).
@@ -64,25 +64,50 @@ pub struct Stored {
 impl Entry {
     /// The service as the change feed describes it; `None` while it is anonymous.
     fn snap(&self) -> Option<Arc<Snap>> {
-        let name = self.name.clone()?;
-        Some(Arc::new(Snap {
+        self.desc.clone()
+    }
+
+    /// The name, once the first write gave one; `None` while anonymous.
+    pub fn name(&self) -> Option<&Arc<str>> {
+        self.desc.as_ref().map(|d| &d.name)
+    }
+
+    /// Attribute/value pairs in Inferno's list order (the order `index` prints).
+    pub fn attrs(&self) -> &[(Arc<str>, Arc<str>)] {
+        self.desc.as_deref().map_or(&[], |d| &d.attrs)
+    }
+
+    /// Names an anonymous entry (no pairs yet).
+    fn set_name(&mut self, name: Arc<str>) {
+        self.desc = Some(Arc::new(Snap {
             name,
-            attrs: self.attrs.clone(),
-        }))
+            attrs: Vec::new(),
+        }));
+    }
+
+    /// Makes the entry anonymous again, without pairs.
+    fn forget_name(&mut self) {
+        self.desc = None;
+    }
+
+    /// The pairs to change in place, copied first when the feed still holds them; `None` while
+    /// anonymous (an anonymous entry has no pairs).
+    fn attrs_mut(&mut self) -> Option<&mut Vec<(Arc<str>, Arc<str>)>> {
+        self.desc.as_mut().map(|d| &mut Arc::make_mut(d).attrs)
     }
 
     /// Whether clunking the creating fid leaves the service registered: `persist` converts to a
     /// non-zero Limbo `int`.
     pub fn persists(&self) -> bool {
-        wire::persists(self.attrs.iter().map(|(a, v)| (&**a, &**v)))
+        wire::persists(self.attrs().iter().map(|(a, v)| (&**a, &**v)))
     }
 
     /// Appends the service's line, `%q` quoted and ending in a newline, to `out`.
     pub fn format_into(&self, out: &mut String) {
-        let Some(name) = &self.name else {
+        let Some(d) = &self.desc else {
             return;
         };
-        wire::push_line(out, name, self.attrs.iter().map(|(a, v)| (&**a, &**v)));
+        wire::push_line(out, &d.name, d.attrs.iter().map(|(a, v)| (&**a, &**v)));
         out.push('\n');
     }
 }
@@ -219,7 +244,7 @@ impl Catalog {
                 .slots
                 .iter()
                 .copied()
-                .find(|id| self.entries.get(id).is_some_and(|s| s.name.is_none()));
+                .find(|id| self.entries.get(id).is_some_and(|s| s.desc.is_none()));
         }
         self.names.get(name).copied()
     }
@@ -229,7 +254,7 @@ impl Catalog {
         self.slots
             .iter()
             .filter_map(|id| self.entries.get(id))
-            .filter(|s| s.name.is_some())
+            .filter(|s| s.desc.is_some())
     }
 
     fn bump(&mut self) {
@@ -243,44 +268,66 @@ impl Catalog {
     }
 
     fn set_attr(&mut self, id: EntryId, attr: String, val: String) {
-        let Some(svc) = self.entries.get_mut(&id) else {
+        let Some(attrs) = self.entries.get_mut(&id).and_then(Entry::attrs_mut) else {
             return;
         };
-        match svc.attrs.iter().position(|(a, _)| **a == *attr) {
+        match attrs.iter().position(|(a, _)| **a == *attr) {
             // Inferno's Service.set: a new attribute goes to the front of the list.
             None => {
                 let pair = self.index.insert(id, &attr, &val);
-                svc.attrs.insert(0, pair);
+                attrs.insert(0, pair);
             }
             // An existing one is replaced where it stands, but Inferno rebuilds the list by
             // prepending the attributes that came before it, so those end up reversed.
             Some(i) => {
-                if let Some((_, old)) = svc.attrs.get_mut(i) {
+                if let Some((_, old)) = attrs.get_mut(i) {
                     self.index.remove(id, &attr, old);
                     *old = self.index.insert(id, &attr, &val).1;
                 }
-                if let Some(prefix) = svc.attrs.get_mut(..i) {
+                if let Some(prefix) = attrs.get_mut(..i) {
                     prefix.reverse();
                 }
             }
         }
     }
 
+    /// Gives back the spare room the pairs of entry `id` grew into: a registration is written
+    /// once and then held, often for its whole life.
+    fn fit(&mut self, id: EntryId) {
+        let Some(svc) = self.entries.get_mut(&id) else {
+            return;
+        };
+        if svc
+            .desc
+            .as_ref()
+            .is_some_and(|d| d.attrs.capacity() > d.attrs.len())
+            && let Some(attrs) = svc.attrs_mut()
+        {
+            attrs.shrink_to_fit();
+        }
+    }
+
     /// Opening `new`: an anonymous service owned by `owner`, created by fid `creator`.
     /// Not a visible change: the counter does not move.
-    pub fn create(&mut self, owner: &str, creator: Option<FidRef>, now: u32) -> EntryId {
+    /// The owner's name is shared, not copied: the fid's user name, held by every fid of its
+    /// attach.
+    pub fn create(
+        &mut self,
+        owner: impl Into<Arc<str>>,
+        creator: Option<FidRef>,
+        now: u32,
+    ) -> EntryId {
         let id = self.idseq;
         self.idseq += 1;
         let svc = Entry {
             id,
             slot: self.slots.len(),
-            owner: owner.to_string(),
-            name: None,
+            owner: owner.into(),
+            desc: None,
             atime: now,
             mtime: now,
             vers: 0,
             creator,
-            attrs: Vec::new(),
             stored: None,
             origin: (0, 0),
         };
@@ -305,12 +352,13 @@ impl Catalog {
         let id = self.create(REGISTRY_USER, None, now);
         let name: Arc<str> = Arc::from(name);
         if let Some(svc) = self.entries.get_mut(&id) {
-            svc.name = Some(name.clone());
+            svc.set_name(name.clone());
         }
         self.names.insert(name, id);
         for (a, v) in attrs {
             self.set_attr(id, a, v);
         }
+        self.fit(id);
         Ok(id)
     }
 
@@ -327,7 +375,7 @@ impl Catalog {
             return Err(Diagnostic::BadSyntax);
         }
         let before = svc.snap();
-        if svc.name.is_none() {
+        if svc.desc.is_none() {
             let name = toks.remove(0);
             check_name(&name, &self.names)?;
             let name: Arc<str> = Arc::from(name);
@@ -337,7 +385,7 @@ impl Catalog {
                 svc.owner
             );
             self.names.insert(name.clone(), id);
-            svc.name = Some(name);
+            svc.set_name(name);
         }
         let pairs = match wire::pairs(toks) {
             Ok(p) => p,
@@ -355,6 +403,7 @@ impl Catalog {
         for (a, v) in pairs {
             self.set_attr(id, a, v);
         }
+        self.fit(id);
         self.bump();
         let after = self.entries.get(&id).and_then(Entry::snap);
         self.feed.publish(before, after);
@@ -387,7 +436,7 @@ impl Catalog {
         {
             m.slot = svc.slot;
         }
-        if let Some(name) = &svc.name {
+        if let Some(name) = svc.name() {
             tracing::info!(
                 "registry: removed {} (owner {})",
                 wire::quote(name),
@@ -396,7 +445,7 @@ impl Catalog {
             self.names.remove(&**name);
             self.feed.publish(svc.snap(), None);
         }
-        for (a, v) in &svc.attrs {
+        for (a, v) in svc.attrs() {
             self.index.remove(id, a, v);
         }
         Some(svc)
@@ -414,7 +463,7 @@ impl Catalog {
             return false;
         }
         if let Some(svc) = self.unlink(id)
-            && svc.name.is_some()
+            && svc.desc.is_some()
         {
             self.bump();
         }
@@ -427,7 +476,7 @@ impl Catalog {
     /// `file does not exist` instead.
     pub fn remove(&mut self, id: EntryId, uname: &str) -> Result<(), Diagnostic> {
         let svc = self.entries.get(&id).ok_or(Diagnostic::NotFound)?;
-        if svc.owner != uname {
+        if *svc.owner != *uname {
             return Err(Diagnostic::PermissionDenied);
         }
         self.unlink(id);
@@ -462,7 +511,7 @@ impl Catalog {
             .filter_map(|id| self.entries.get(id))
             .filter(|svc| {
                 stats.examined += 1;
-                svc.name.is_some() && matches(svc, query)
+                svc.desc.is_some() && matches(svc, query)
             })
             .collect();
         out.sort_unstable_by_key(|s| s.slot);
@@ -503,7 +552,7 @@ impl Catalog {
 
 /// Inferno's Filter.match: every query pair is present, with an equal value or `*`.
 fn matches(svc: &Entry, query: &[(String, String)]) -> bool {
-    matches_attrs(&svc.attrs, query)
+    matches_attrs(svc.attrs(), query)
 }
 
 /// [`matches()`] on a list of pairs: for the change feed's descriptions too.

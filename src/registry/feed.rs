@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 /// A service as one change left it (or found it): shared by the history, the records of the
 /// changes before and after it, and the queues of the watchers it was sent to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snap {
     /// Its name.
     pub name: Arc<str>,

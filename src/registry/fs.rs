@@ -69,6 +69,21 @@ struct FidInner {
     node: Node,
     /// The open mode, once open.
     mode: Option<u8>,
+    /// What only some fids need, made on first use: a registration holds its fid for its whole
+    /// life and needs none of it, so it does not pay for it.
+    extra: Option<Box<Extra>>,
+}
+
+impl FidInner {
+    /// The fid's [`Extra`], made now if it has none yet.
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+}
+
+/// The state of a fid that reads text, a directory, `event` or the feed's `watch`.
+#[derive(Debug, Default)]
+struct Extra {
     /// Text captured by the last offset-0 read of `index`, `find` or a service file.
     data: Bytes,
     /// The `find` filter: empty matches everything.
@@ -124,7 +139,11 @@ struct PendingGuard<'a>(&'a RegFid);
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        if let Some(ev) = lock(&self.0.inner).event.as_mut() {
+        if let Some(ev) = lock(&self.0.inner)
+            .extra
+            .as_mut()
+            .and_then(|x| x.event.as_mut())
+        {
             ev.pending = false;
         }
     }
@@ -221,11 +240,7 @@ impl RegistryFs {
             inner: Mutex::new(FidInner {
                 node,
                 mode: None,
-                data: Bytes::new(),
-                filter: Vec::new(),
-                dir: (0, 0),
-                event: None,
-                watch: None,
+                extra: None,
             }),
         }
     }
@@ -278,12 +293,12 @@ impl RegistryFs {
                 d.qid
             }
             Node::New => {
-                let id = st.create(&fid.uname, Some(fid.token), now());
+                let id = st.create(fid.uname.clone(), Some(fid.token), now());
                 f.node = Node::Svc(id);
                 f.node.open_qid()
             }
             Node::Event => {
-                f.event = Some(EventFid {
+                f.extra().event = Some(EventFid {
                     seen: st.rootvers(),
                     pending: false,
                     closed: false,
@@ -304,7 +319,7 @@ impl RegistryFs {
             return Bytes::new();
         }
         let st = self.catalog();
-        let (mut pos, mut index) = f.dir;
+        let (mut pos, mut index) = f.extra().dir;
         if pos != offset {
             (pos, index) = (0, 0);
         }
@@ -329,7 +344,7 @@ impl RegistryFs {
             }
             room -= size;
         }
-        f.dir = (pos, index);
+        f.extra().dir = (pos, index);
         out.freeze()
     }
 
@@ -338,7 +353,7 @@ impl RegistryFs {
     async fn read_watch(&self, fid: &RegFid, count: u32) -> Result<Bytes, FsError> {
         let watcher = {
             let mut f = lock(&fid.inner);
-            let w = f.watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
+            let w = f.extra().watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
             if !w.pending.is_empty() {
                 return Ok(take(&mut w.pending, count));
             }
@@ -346,7 +361,7 @@ impl RegistryFs {
         };
         let text = watcher.next_text().await.map_err(FsError::from)?;
         let mut f = lock(&fid.inner);
-        let w = f.watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
+        let w = f.extra().watch.as_mut().ok_or(FsError::from(ENOREQUEST))?;
         w.pending = if w.pending.is_empty() {
             Bytes::from(text)
         } else {
@@ -360,12 +375,12 @@ impl RegistryFs {
 
     /// A write to the feed's `watch` file: the request that starts the watcher.
     fn write_watch(&self, f: &mut FidInner, text: &str) -> Result<(), FsError> {
-        if f.watch.is_some() {
+        if f.extra().watch.is_some() {
             return Err(ESTARTED.into());
         }
         let req = wire::FeedRequest::parse(text).map_err(err)?;
         let (id, watcher, first) = self.catalog().watch(&req).map_err(FsError::from)?;
-        f.watch = Some(WatchFid {
+        f.extra().watch = Some(WatchFid {
             id,
             watcher,
             pending: Bytes::from(first),
@@ -376,7 +391,7 @@ impl RegistryFs {
     async fn read_event(&self, fid: &RegFid, count: u32) -> Result<Bytes, FsError> {
         let (seen, mut rx) = {
             let mut f = lock(&fid.inner);
-            let ev = f.event.as_mut().ok_or(FsError::from(EGREG))?;
+            let ev = f.extra().event.as_mut().ok_or(FsError::from(EGREG))?;
             if ev.pending {
                 return Err(ECONCURRENT.into());
             }
@@ -389,7 +404,7 @@ impl RegistryFs {
         let Ok(vers) = changed else {
             return std::future::pending().await;
         };
-        let open = match lock(&fid.inner).event.as_mut() {
+        let open = match lock(&fid.inner).extra().event.as_mut() {
             Some(ev) if !ev.closed => {
                 ev.seen = vers;
                 true
@@ -450,24 +465,31 @@ impl FileSystem for RegistryFs {
             _ => {}
         }
         let mut f = lock(&fid.inner);
-        let fresh = f.data.is_empty() || offset == 0;
-        match f.node {
-            Node::Root | Node::FeedRoot => Ok(self.read_dir(&mut f, offset, count)),
+        let node = f.node;
+        if let Node::Root | Node::FeedRoot = node {
+            return Ok(self.read_dir(&mut f, offset, count));
+        }
+        let x = f.extra();
+        let fresh = x.data.is_empty() || offset == 0;
+        match node {
             Node::Index | Node::Find => {
                 if fresh {
-                    f.data = self.catalog().find_answer(&f.filter);
+                    x.data = self.catalog().find_answer(&x.filter);
                 }
-                Ok(slice(&f.data, offset, count))
+                Ok(slice(&x.data, offset, count))
             }
             Node::Svc(id) => {
                 if fresh {
                     let mut st = self.catalog();
                     st.touch(id, now());
-                    f.data = Bytes::from(st.format_service(id));
+                    x.data = Bytes::from(st.format_service(id));
                 }
-                Ok(slice(&f.data, offset, count))
+                Ok(slice(&x.data, offset, count))
             }
-            Node::Event | Node::New | Node::FeedWatch => Err(EGREG.into()),
+            // The directories were read above.
+            Node::Root | Node::FeedRoot | Node::Event | Node::New | Node::FeedWatch => {
+                Err(EGREG.into())
+            }
         }
     }
 
@@ -487,7 +509,7 @@ impl FileSystem for RegistryFs {
         match f.node {
             Node::Svc(_) => return Err(EGREG.into()),
             Node::Find => {
-                f.filter = wire::parse_pairs(&s).map_err(err)?;
+                f.extra().filter = wire::parse_pairs(&s).map_err(err)?;
             }
             Node::FeedWatch => self.write_watch(&mut f, &s)?,
             Node::Root | Node::FeedRoot => return Err(errors::EPERM.into()),
@@ -529,18 +551,20 @@ impl FileSystem for RegistryFs {
         match f.node {
             Node::Svc(_) => {}
             Node::Event => {
-                if let Some(ev) = f.event.as_mut() {
+                if let Some(ev) = f.extra.as_mut().and_then(|x| x.event.as_mut()) {
                     ev.closed = true;
                 }
             }
             Node::FeedWatch => {
-                if let Some(w) = f.watch.take() {
+                if let Some(w) = f.extra.as_mut().and_then(|x| x.watch.take()) {
                     self.catalog().unwatch(w.id);
                 }
             }
             _ => {}
         }
-        f.filter.clear();
-        f.data = Bytes::new();
+        if let Some(x) = f.extra.as_mut() {
+            x.filter.clear();
+            x.data = Bytes::new();
+        }
     }
 }

@@ -93,12 +93,12 @@ impl Node {
             Node::FeedWatch => ("watch", 0o666),
             Node::Svc(id) => {
                 let svc = st.entry(id)?;
-                d.uid = svc.owner.clone();
-                d.gid = svc.owner.clone();
+                d.uid = svc.owner.to_string();
+                d.gid = svc.owner.to_string();
                 d.atime = svc.atime;
                 d.mtime = svc.mtime;
                 d.qid.version = svc.vers;
-                (svc.name.as_deref().unwrap_or(""), 0o644)
+                (svc.name().map_or("", |n| &**n), 0o644)
             }
         };
         d.name = name.to_string();

@@ -224,7 +224,7 @@ impl Server {
         }
         let st = self.fs.catalog();
         let id = st.lookup(name)?;
-        st.entry(id).map(|s| s.owner.clone())
+        st.entry(id).map(|s| s.owner.to_string())
     }
 
     /// Adds the static services of an attrdb(6) text (`-f dbfile`). Returns the diagnostics of

@@ -67,13 +67,13 @@ impl Server {
             .into_iter()
             .filter_map(|e| {
                 Some(ServiceInfo {
-                    name: e.name.as_deref()?.to_string(),
+                    name: e.name()?.to_string(),
                     attrs: e
-                        .attrs
+                        .attrs()
                         .iter()
                         .map(|(a, v)| (a.to_string(), v.to_string()))
                         .collect(),
-                    owner: e.owner.clone(),
+                    owner: e.owner.to_string(),
                     persist: e.persists(),
                 })
             })

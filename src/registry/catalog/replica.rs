@@ -144,7 +144,7 @@ impl Catalog {
         if toks.is_empty() {
             return Err(Diagnostic::BadSyntax);
         }
-        let name = match &svc.name {
+        let name = match svc.name() {
             Some(n) => n.to_string(),
             None => {
                 let name = toks.remove(0);
@@ -157,21 +157,21 @@ impl Catalog {
             (None, creator) => (self.holder(), creator.map_or(0, |f| f.0)),
         };
         let mut record = Record {
-            owner: svc.owner.clone(),
+            owner: svc.owner.to_string(),
             holder,
             fid,
             vers: svc.vers,
             mtime: svc.mtime,
             name,
             attrs: svc
-                .attrs
+                .attrs()
                 .iter()
                 .map(|(a, v)| (a.to_string(), v.to_string()))
                 .collect(),
         };
         let pairs = match wire::pairs(toks) {
             Ok(p) => p,
-            Err(e) if svc.name.is_none() => {
+            Err(e) if svc.name().is_none() => {
                 return Ok(Plan {
                     record,
                     stored: None,
@@ -194,18 +194,18 @@ impl Catalog {
 
     /// Replaces entry `id`'s attributes with `attrs`, keeping the index in step.
     fn replace_attrs(&mut self, id: EntryId, attrs: Vec<(String, String)>) {
-        let Some(svc) = self.entries.get_mut(&id) else {
+        let Some(old) = self.entries.get_mut(&id).and_then(Entry::attrs_mut) else {
             return;
         };
-        for (a, v) in std::mem::take(&mut svc.attrs) {
+        for (a, v) in std::mem::take(old) {
             self.index.remove(id, &a, &v);
         }
         let interned: Vec<_> = attrs
             .iter()
             .map(|(a, v)| self.index.insert(id, a, v))
             .collect();
-        if let Some(svc) = self.entries.get_mut(&id) {
-            svc.attrs = interned;
+        if let Some(new) = self.entries.get_mut(&id).and_then(Entry::attrs_mut) {
+            *new = interned;
         }
     }
 
@@ -219,14 +219,13 @@ impl Catalog {
         let id = *r.by_creator.get(&FidRef(rec.fid))?;
         if let Some(mut orphan) = r.orphans.remove(&id) {
             orphan.slot = self.slots.len();
-            orphan.name = None;
-            orphan.attrs.clear();
+            orphan.forget_name();
             self.slots.push(id);
             self.entries.insert(id, orphan);
         }
         self.entries
             .get(&id)
-            .filter(|e| e.name.is_none())
+            .filter(|e| e.name().is_none())
             .map(|e| e.id)
     }
 
@@ -254,7 +253,7 @@ impl Catalog {
             None => {
                 let id = match self.reclaim(&rec) {
                     Some(id) => id,
-                    None => self.create(&rec.owner, None, now),
+                    None => self.create(rec.owner.as_str(), None, now),
                 };
                 let name: Arc<str> = Arc::from(rec.name.as_str());
                 tracing::info!(
@@ -264,13 +263,15 @@ impl Catalog {
                 );
                 self.names.insert(name.clone(), id);
                 if let Some(svc) = self.entries.get_mut(&id) {
-                    svc.name = Some(name);
+                    svc.set_name(name);
                 }
                 (id, None, rec.vers != 0)
             }
         };
         if let Some(svc) = self.entries.get_mut(&id) {
-            svc.owner = rec.owner;
+            if *svc.owner != *rec.owner {
+                svc.owner = rec.owner.into();
+            }
             svc.vers = rec.vers;
             svc.mtime = rec.mtime;
             svc.stored = Some(stored);
@@ -363,7 +364,7 @@ impl Catalog {
         if svc.creator != Some(fid) || (!orclose && svc.persists()) {
             return Release::Nothing;
         }
-        match (svc.stored, svc.name.clone()) {
+        match (svc.stored, svc.name().cloned()) {
             (Some(s), Some(name)) => {
                 self.disown(id);
                 Release::Delete {
@@ -383,10 +384,10 @@ impl Catalog {
     /// delete.
     pub fn plan_remove(&mut self, id: EntryId, uname: &str) -> Result<Release, Diagnostic> {
         let svc = self.entries.get(&id).ok_or(Diagnostic::NotFound)?;
-        if svc.owner != uname {
+        if *svc.owner != *uname {
             return Err(Diagnostic::PermissionDenied);
         }
-        match (svc.stored, svc.name.clone()) {
+        match (svc.stored, svc.name().cloned()) {
             (Some(s), Some(name)) => Ok(Release::Delete {
                 id,
                 name,
@@ -471,14 +472,14 @@ impl Catalog {
                 Some((
                     e.id,
                     Record {
-                        owner: e.owner.clone(),
+                        owner: e.owner.to_string(),
                         holder: e.origin.0,
                         fid: e.origin.1,
                         vers: e.vers,
                         mtime: e.mtime,
-                        name: e.name.as_deref()?.to_string(),
+                        name: e.name()?.to_string(),
                         attrs: e
-                            .attrs
+                            .attrs()
                             .iter()
                             .map(|(a, v)| (a.to_string(), v.to_string()))
                             .collect(),

@@ -101,7 +101,7 @@ fn name_errors() {
     // A first write with odd pairs names the service anyway, without a change.
     let id = s.create("u", Some(FidRef(2)), 0);
     assert_eq!(s.write(id, "odd a", 0), Err(Diagnostic::OddPairs));
-    assert_eq!(s.entry(id).unwrap().name.as_deref(), Some("odd"));
+    assert_eq!(s.entry(id).unwrap().name().map(|n| &**n), Some("odd"));
     assert_eq!(s.rootvers(), rv);
     assert_eq!(s.write(id, "", 0), Err(Diagnostic::BadSyntax));
     assert_eq!(s.write(id, "a b c", 0), Err(Diagnostic::OddPairs));
@@ -171,7 +171,7 @@ fn listing_order_follows_inferno_swap_remove() {
         })
         .collect();
     s.remove(ids[1], "u").unwrap();
-    let names: Vec<_> = s.named().filter_map(|x| x.name.as_deref()).collect();
+    let names: Vec<_> = s.named().filter_map(|x| x.name().map(|n| &**n)).collect();
     assert_eq!(names, ["s0", "s3", "s2"]);
     assert_eq!(s.format_find(&q(&[("k", "v")])), "s0 k v\ns3 k v\ns2 k v\n");
 }
@@ -188,7 +188,7 @@ fn static_services_and_lookup() {
         .unwrap();
     assert_eq!(s.add_static("new", vec![], 0), Err(Diagnostic::BadName));
     let svc = s.entry(id).unwrap();
-    assert_eq!(svc.owner, REGISTRY_USER);
+    assert_eq!(&*svc.owner, REGISTRY_USER);
     assert!(svc.creator.is_none());
     assert_eq!(
         s.format_service(id),
