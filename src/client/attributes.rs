@@ -1,5 +1,6 @@
 //! `Attributes`: a service description, a list of attribute/value pairs.
 
+use compact_str::CompactString;
 use std::fmt;
 
 /// A set of attribute/value pairs, in the order registries(2) keeps them.
@@ -8,28 +9,42 @@ use std::fmt;
 /// a replaced one, and the pairs are written to the registry in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
-    /// The pairs, first to last.
-    pub attrs: Vec<(String, String)>,
+    // Short strings are held inline, not allocated: names and values are mostly a few bytes,
+    // and a `find` over many services makes six strings per service (spec/packages.md §3).
+    pairs: Vec<(CompactString, CompactString)>,
 }
 
 impl Attributes {
     /// Attributes holding `pairs` in the given order (Limbo's `Attributes.new`).
     pub fn new<A, V>(pairs: impl IntoIterator<Item = (A, V)>) -> Attributes
     where
-        A: Into<String>,
-        V: Into<String>,
+        A: AsRef<str>,
+        V: AsRef<str>,
     {
         Attributes {
-            attrs: pairs
+            pairs: pairs
                 .into_iter()
-                .map(|(a, v)| (a.into(), v.into()))
+                .map(|(a, v)| (a.as_ref().into(), v.as_ref().into()))
+                .collect(),
+        }
+    }
+
+    /// The pairs of a record's words after its name (an even number of them).
+    pub(crate) fn from_words<W: AsRef<str>>(words: &[W]) -> Attributes {
+        Attributes {
+            pairs: words
+                .chunks_exact(2)
+                .map(|p| match p {
+                    [a, v] => (a.as_ref().into(), v.as_ref().into()),
+                    _ => Default::default(),
+                })
                 .collect(),
         }
     }
 
     /// The value of `attr`, if present (the first one, should a list hold it twice).
     pub fn get(&self, attr: &str) -> Option<&str> {
-        self.attrs
+        self.pairs
             .iter()
             .find(|(a, _)| a == attr)
             .map(|(_, v)| v.as_str())
@@ -40,31 +55,38 @@ impl Attributes {
     /// pair) takes the new value where it stands, and the pairs before it come out in reverse
     /// order, because Limbo rebuilds the list by prepending them one by one
     /// (`[a, b, X, d]` set `X` gives `[b, a, X', d]`).
-    pub fn set(&mut self, attr: impl Into<String>, val: impl Into<String>) {
-        let attr = attr.into();
-        let val = val.into();
-        match self.attrs.iter().position(|(a, _)| *a == attr) {
+    pub fn set(&mut self, attr: impl AsRef<str>, val: impl AsRef<str>) {
+        let attr = attr.as_ref();
+        let val = CompactString::from(val.as_ref());
+        match self.pairs.iter().position(|(a, _)| a == attr) {
             Some(i) => {
-                if let Some((_, v)) = self.attrs.get_mut(i) {
+                if let Some((_, v)) = self.pairs.get_mut(i) {
                     *v = val;
                 }
-                if let Some(before) = self.attrs.get_mut(..i) {
+                if let Some(before) = self.pairs.get_mut(..i) {
                     before.reverse();
                 }
             }
-            None => self.attrs.insert(0, (attr, val)),
+            None => self.pairs.insert(0, (attr.into(), val)),
         }
     }
 
     /// The pairs as string slices, first to last.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.attrs.iter().map(|(a, v)| (a.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(a, v)| (a.as_str(), v.as_str()))
+    }
+
+    /// The pairs as owned strings, first to last.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect()
     }
 
     /// Whether `self` and `other` hold the same pairs, in any order (as a multiset): what a
     /// registry that lists attributes in its own order cannot tell apart.
     pub fn same_pairs(&self, other: &Attributes) -> bool {
-        if self.attrs.len() != other.attrs.len() {
+        if self.len() != other.len() {
             return false;
         }
         let mut x: Vec<(&str, &str)> = self.iter().collect();
@@ -74,13 +96,18 @@ impl Attributes {
         x == y
     }
 
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
     /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.attrs.is_empty()
+        self.pairs.is_empty()
     }
 }
 
-impl<A: Into<String>, V: Into<String>> FromIterator<(A, V)> for Attributes {
+impl<A: AsRef<str>, V: AsRef<str>> FromIterator<(A, V)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (A, V)>>(iter: I) -> Self {
         Attributes::new(iter)
     }

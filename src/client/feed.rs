@@ -89,12 +89,7 @@ impl FeedReader {
                     Ok(FeedRecord::Change { rev, kind, service }) => Item::Change(ChangeEvent {
                         revision: rev,
                         kind,
-                        service: Service::new(
-                            service.name,
-                            Attributes {
-                                attrs: service.attrs,
-                            },
-                        ),
+                        service: Service::new(service.name, Attributes::new(service.attrs)),
                     }),
                     Err(e) => return Err(Error::Protocol(format!("bad feed record: {e}"))),
                 };

@@ -18,13 +18,14 @@ pub struct Service {
 impl Service {
     /// The services of an `index` or `find` reply, as registries(2)'s `readservices` reads them.
     pub(crate) fn parse_all(text: &str) -> Vec<Service> {
-        crate::wire::parse_services(text)
-            .into_iter()
-            .map(|line| Service {
-                addr: line.name,
-                attrs: Attributes { attrs: line.attrs },
-            })
-            .collect()
+        let mut out = Vec::new();
+        crate::wire::each_service(text, |addr, pairs| {
+            out.push(Service {
+                addr: addr.to_string(),
+                attrs: Attributes::from_words(pairs),
+            });
+        });
+        out
     }
 }
 

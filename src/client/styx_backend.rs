@@ -89,7 +89,9 @@ async fn read_to_end(f: &Fid) -> styx::Result<String> {
         // replies rather than flush them.
         while reads.next().await.is_some() {}
         if end {
-            return Ok(String::from_utf8_lossy(&out).into_owned());
+            // Valid UTF-8, as a registry's text is, becomes the String without a copy.
+            return Ok(String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
         }
         window = if full && !out.is_empty() {
             (window * 2).min(READ_AHEAD)

@@ -102,7 +102,7 @@ impl Backend for Remote {
             let session = self.pool.session().await?;
             let held = session
                 .registry()
-                .register(&name, &Attributes { attrs }, false)
+                .register(&name, &Attributes::new(attrs), false)
                 .await?;
             Ok(Box::new(Relayed { held, session }) as Box<dyn Registration>)
         })
@@ -126,7 +126,7 @@ struct Relayed {
 
 impl Registration for Relayed {
     fn update(&mut self, attrs: Vec<(String, String)>) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(async move { Ok(self.held.update(&Attributes { attrs }).await?) })
+        Box::pin(async move { Ok(self.held.update(&Attributes::new(attrs)).await?) })
     }
 
     fn lost(&self) -> BoxFuture<'_, ()> {

@@ -3,6 +3,7 @@
 //! may hold a newline; records with no words, or with an even number of words, are skipped.
 
 use super::ServiceLine;
+use std::borrow::Cow;
 
 /// Parses the services in an `index` or `find` reply as Limbo's `readservices` does: records with
 /// no words, or with an even number of words, are skipped.
@@ -16,9 +17,29 @@ use super::ServiceLine;
 // so one byte-level pass serves both steps without copying bare words; a combinator grammar would
 // split them, and nom was slower already on the word grammar alone (spec/packages.md §2).
 pub fn parse_services(text: &str) -> Vec<ServiceLine> {
-    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut words: Vec<String> = Vec::new();
+    each_service(text, |name, words| {
+        let attrs = words
+            .chunks_exact(2)
+            .map(|p| match p {
+                [a, v] => (a.to_string(), v.to_string()),
+                _ => Default::default(),
+            })
+            .collect();
+        out.push(ServiceLine {
+            name: name.to_string(),
+            attrs,
+        });
+    });
+    out
+}
+
+/// [`parse_services`] without building its lines: calls `f` with each kept record's name and the
+/// words after it (an even number), borrowed from `text` where they have no quotes, so that a
+/// caller makes only the strings it keeps.
+pub(crate) fn each_service<'a>(text: &'a str, mut f: impl FnMut(&str, &[Cow<'a, str>])) {
+    let bytes = text.as_bytes();
+    let mut words: Vec<Cow<'a, str>> = Vec::new();
     let mut i = 0;
     loop {
         // Skip blanks; an unquoted newline among them ends the record.
@@ -41,47 +62,42 @@ pub fn parse_services(text: &str) -> Vec<ServiceLine> {
             end_of_record = newline;
         }
         if end_of_record || i >= bytes.len() {
-            push_record(&mut out, &mut words);
+            // Records with no words or an even number are skipped, as Limbo does.
+            if let Some((name, rest)) = words.split_first()
+                && rest.len() % 2 == 0
+            {
+                f(name, rest);
+            }
+            words.clear();
             if i >= bytes.len() {
-                return out;
+                return;
             }
         }
     }
-}
-
-/// Turns the words of one record into a service line, unless it has none or an even number.
-fn push_record(out: &mut Vec<ServiceLine>, words: &mut Vec<String>) {
-    if words.len() % 2 == 1 {
-        let mut it = words.drain(..);
-        if let Some(name) = it.next() {
-            let mut attrs = Vec::with_capacity(it.len() / 2);
-            while let (Some(a), Some(v)) = (it.next(), it.next()) {
-                attrs.push((a, v));
-            }
-            out.push(ServiceLine { name, attrs });
-        }
-    }
-    words.clear();
 }
 
 /// The word starting at `start` (not a blank): the word, where scanning goes on, and whether
 /// the word ended on an unquoted newline (which ends its record).
-fn next_word(text: &str, start: usize) -> (String, usize, bool) {
+fn next_word(text: &str, start: usize) -> (Cow<'_, str>, usize, bool) {
     let bytes = text.as_bytes();
     // Fast path: a word without quotes is a plain slice.
     let mut i = start;
     while let Some(&b) = bytes.get(i) {
         match b {
             b' ' | b'\t' | b'\n' => {
-                let word = text.get(start..i).unwrap_or_default().to_string();
-                return (word, i + 1, b == b'\n');
+                let word = text.get(start..i).unwrap_or_default();
+                return (Cow::Borrowed(word), i + 1, b == b'\n');
             }
             b'\'' => break,
             _ => i += 1,
         }
     }
     if i >= bytes.len() {
-        return (text.get(start..).unwrap_or_default().to_string(), i, false);
+        return (
+            Cow::Borrowed(text.get(start..).unwrap_or_default()),
+            i,
+            false,
+        );
     }
     // Slow path, as `String->unquoted`: quotes may start mid-word, `''` inside quotes is one
     // quote, an unbalanced final quote counts as closed.
@@ -105,13 +121,17 @@ fn next_word(text: &str, start: usize) -> (String, usize, bool) {
                 b'\'' => in_quote = true,
                 b' ' | b'\t' | b'\n' => {
                     let word = String::from_utf8(word).unwrap_or_default();
-                    return (word, i, b == b'\n');
+                    return (Cow::Owned(word), i, b == b'\n');
                 }
                 _ => word.push(b),
             }
         }
     }
-    (String::from_utf8(word).unwrap_or_default(), i, false)
+    (
+        Cow::Owned(String::from_utf8(word).unwrap_or_default()),
+        i,
+        false,
+    )
 }
 
 #[cfg(test)]
