@@ -46,10 +46,18 @@ pub struct Entry {
     /// copies it first (the history keeps what it was). The name is the name table's own, the
     /// attribute strings the attribute index's own.
     desc: Option<Arc<Snap>>,
-    /// Where it stands in etcd (`registry serve --etcd`); `None` in memory, or not stored yet.
-    pub stored: Option<Stored>,
-    /// The front-end that registered it and the fid token there (etcd mode; `(0, 0)` else).
-    pub origin: (u64, u64),
+    /// Where it stands in etcd (`registry serve --etcd`) once stored there; `None` in memory.
+    /// Boxed, so that a registry without etcd does not pay for it in every entry.
+    etcd: Option<Box<InEtcd>>,
+}
+
+/// Where an entry stands in etcd.
+#[derive(Debug, Clone, Copy)]
+struct InEtcd {
+    /// Its key's revisions.
+    stored: Stored,
+    /// The front-end that registered it and the fid token there.
+    origin: (u64, u64),
 }
 
 /// An entry's key in etcd: the revisions that created it and last changed it.
@@ -65,6 +73,21 @@ impl Entry {
     /// The service as the change feed describes it; `None` while it is anonymous.
     fn snap(&self) -> Option<Arc<Snap>> {
         self.desc.clone()
+    }
+
+    /// Where it stands in etcd; `None` in memory, or not stored yet.
+    pub fn stored(&self) -> Option<Stored> {
+        self.etcd.as_ref().map(|e| e.stored)
+    }
+
+    /// The front-end that registered it and the fid token there (etcd mode; `(0, 0)` else).
+    pub fn origin(&self) -> (u64, u64) {
+        self.etcd.as_ref().map_or((0, 0), |e| e.origin)
+    }
+
+    /// Records that etcd holds it at `stored`, as registered by `origin`.
+    fn set_stored(&mut self, stored: Stored, origin: (u64, u64)) {
+        self.etcd = Some(Box::new(InEtcd { stored, origin }));
     }
 
     /// The name, once the first write gave one; `None` while anonymous.
@@ -328,8 +351,7 @@ impl Catalog {
             mtime: now,
             vers: 0,
             creator,
-            stored: None,
-            origin: (0, 0),
+            etcd: None,
         };
         self.slots.push(id);
         self.entries.insert(id, svc);

@@ -152,8 +152,8 @@ impl Catalog {
                 name
             }
         };
-        let (holder, fid) = match (svc.stored, svc.creator) {
-            (Some(_), _) => svc.origin,
+        let (holder, fid) = match (svc.stored(), svc.creator) {
+            (Some(_), _) => svc.origin(),
             (None, creator) => (self.holder(), creator.map_or(0, |f| f.0)),
         };
         let mut record = Record {
@@ -187,7 +187,7 @@ impl Catalog {
         }
         Ok(Plan {
             record,
-            stored: svc.stored,
+            stored: svc.stored(),
             then: None,
         })
     }
@@ -245,7 +245,7 @@ impl Catalog {
                 let Some(svc) = self.entries.get(&id) else {
                     return false;
                 };
-                if svc.stored.is_some_and(|s| s.modrev >= stored.modrev) {
+                if svc.stored().is_some_and(|s| s.modrev >= stored.modrev) {
                     return false;
                 }
                 (id, svc.snap(), svc.vers != rec.vers)
@@ -274,8 +274,7 @@ impl Catalog {
             }
             svc.vers = rec.vers;
             svc.mtime = rec.mtime;
-            svc.stored = Some(stored);
-            svc.origin = (rec.holder, rec.fid);
+            svc.set_stored(stored, (rec.holder, rec.fid));
         }
         self.replace_attrs(id, rec.attrs);
         if moved {
@@ -295,7 +294,7 @@ impl Catalog {
         };
         // Only a stored incarnation at or before the deletion goes: not a newer one, nor a `-f`
         // service of this front-end's own with the same name.
-        let current = self.entries.get(&id).and_then(|e| e.stored);
+        let current = self.entries.get(&id).and_then(|e| e.stored());
         if current.is_none_or(|s| s.modrev > rev) {
             return false;
         }
@@ -325,7 +324,7 @@ impl Catalog {
             .names
             .iter()
             .filter(|(n, id)| {
-                !keep.contains(&***n) && self.entries.get(id).is_some_and(|e| e.stored.is_some())
+                !keep.contains(&***n) && self.entries.get(id).is_some_and(|e| e.stored().is_some())
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -364,7 +363,7 @@ impl Catalog {
         if svc.creator != Some(fid) || (!orclose && svc.persists()) {
             return Release::Nothing;
         }
-        match (svc.stored, svc.name().cloned()) {
+        match (svc.stored(), svc.name().cloned()) {
             (Some(s), Some(name)) => {
                 self.disown(id);
                 Release::Delete {
@@ -387,7 +386,7 @@ impl Catalog {
         if *svc.owner != *uname {
             return Err(Diagnostic::PermissionDenied);
         }
-        match (svc.stored, svc.name().cloned()) {
+        match (svc.stored(), svc.name().cloned()) {
             (Some(s), Some(name)) => Ok(Release::Delete {
                 id,
                 name,
@@ -432,7 +431,7 @@ impl Catalog {
             let at = self
                 .entries
                 .get(&id)
-                .and_then(|e| e.stored)
+                .and_then(|e| e.stored())
                 .map(|s| s.modrev);
             if let (Some(r), Some(at)) = (self.replica.as_mut(), at) {
                 // A replay of its put by a reconnecting watch must not list it again.
@@ -454,8 +453,8 @@ impl Catalog {
     pub fn stray(&self, name: &str) -> Option<i64> {
         let holder = self.holder();
         let svc = self.entries.get(self.names.get(name)?)?;
-        let ours = holder != 0 && svc.origin.0 == holder;
-        (ours && svc.creator.is_none() && !svc.persists()).then_some(svc.stored?.create)
+        let ours = holder != 0 && svc.origin().0 == holder;
+        (ours && svc.creator.is_none() && !svc.persists()).then_some(svc.stored()?.create)
     }
 
     /// The registrations this front-end holds for open fids (listed or orphaned) that lapse with
@@ -467,14 +466,14 @@ impl Catalog {
         let listed = self.entries.values();
         listed
             .chain(r.orphans.values())
-            .filter(|e| e.creator.is_some() && e.origin.0 == r.holder && !e.persists())
+            .filter(|e| e.creator.is_some() && e.origin().0 == r.holder && !e.persists())
             .filter_map(|e| {
                 Some((
                     e.id,
                     Record {
                         owner: e.owner.to_string(),
-                        holder: e.origin.0,
-                        fid: e.origin.1,
+                        holder: e.origin().0,
+                        fid: e.origin().1,
                         vers: e.vers,
                         mtime: e.mtime,
                         name: e.name()?.to_string(),
