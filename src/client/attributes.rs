@@ -10,7 +10,7 @@ use std::fmt;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
     // Short strings are held inline, not allocated: names and values are mostly a few bytes,
-    // and a `find` over many services makes six strings per service (spec/packages.md §3).
+    // and a `find` over many services makes six strings per service (spec/packages.md §4).
     pairs: Vec<(CompactString, CompactString)>,
 }
 
@@ -25,19 +25,6 @@ impl Attributes {
             pairs: pairs
                 .into_iter()
                 .map(|(a, v)| (a.as_ref().into(), v.as_ref().into()))
-                .collect(),
-        }
-    }
-
-    /// The pairs of a record's words after its name (an even number of them).
-    pub(crate) fn from_words<W: AsRef<str>>(words: &[W]) -> Attributes {
-        Attributes {
-            pairs: words
-                .chunks_exact(2)
-                .map(|p| match p {
-                    [a, v] => (a.as_ref().into(), v.as_ref().into()),
-                    _ => Default::default(),
-                })
                 .collect(),
         }
     }

@@ -22,7 +22,7 @@ impl Service {
         crate::wire::each_service(text, |addr, pairs| {
             out.push(Service {
                 addr: addr.to_string(),
-                attrs: Attributes::from_words(pairs),
+                attrs: Attributes::new(crate::wire::word_pairs(pairs)),
             });
         });
         out

@@ -108,6 +108,17 @@ impl Entry {
         }));
     }
 
+    /// Replaces the pairs of a named entry with `attrs` in a new description (the feed may
+    /// still hold the old one, which there is no need to copy first).
+    fn set_attrs(&mut self, attrs: Vec<(Arc<str>, Arc<str>)>) {
+        if let Some(d) = &mut self.desc {
+            *d = Arc::new(Snap {
+                name: d.name.clone(),
+                attrs,
+            });
+        }
+    }
+
     /// Makes the entry anonymous again, without pairs.
     fn forget_name(&mut self) {
         self.desc = None;

@@ -19,12 +19,8 @@ use std::borrow::Cow;
 pub fn parse_services(text: &str) -> Vec<ServiceLine> {
     let mut out = Vec::new();
     each_service(text, |name, words| {
-        let attrs = words
-            .chunks_exact(2)
-            .map(|p| match p {
-                [a, v] => (a.to_string(), v.to_string()),
-                _ => Default::default(),
-            })
+        let attrs = word_pairs(words)
+            .map(|(a, v)| (a.to_string(), v.to_string()))
             .collect();
         out.push(ServiceLine {
             name: name.to_string(),
@@ -74,6 +70,14 @@ pub(crate) fn each_service<'a>(text: &'a str, mut f: impl FnMut(&str, &[Cow<'a, 
             }
         }
     }
+}
+
+/// The words after a record's name (an even number), two by two.
+pub(crate) fn word_pairs<W: AsRef<str>>(words: &[W]) -> impl Iterator<Item = (&str, &str)> {
+    words.chunks_exact(2).filter_map(|p| match p {
+        [a, v] => Some((a.as_ref(), v.as_ref())),
+        _ => None,
+    })
 }
 
 /// The word starting at `start` (not a blank): the word, where scanning goes on, and whether

@@ -194,18 +194,18 @@ impl Catalog {
 
     /// Replaces entry `id`'s attributes with `attrs`, keeping the index in step.
     fn replace_attrs(&mut self, id: EntryId, attrs: Vec<(String, String)>) {
-        let Some(old) = self.entries.get_mut(&id).and_then(Entry::attrs_mut) else {
+        let Some(svc) = self.entries.get(&id) else {
             return;
         };
-        for (a, v) in std::mem::take(old) {
-            self.index.remove(id, &a, &v);
+        for (a, v) in svc.attrs() {
+            self.index.remove(id, a, v);
         }
         let interned: Vec<_> = attrs
             .iter()
             .map(|(a, v)| self.index.insert(id, a, v))
             .collect();
-        if let Some(new) = self.entries.get_mut(&id).and_then(Entry::attrs_mut) {
-            *new = interned;
+        if let Some(svc) = self.entries.get_mut(&id) {
+            svc.set_attrs(interned);
         }
     }
 
