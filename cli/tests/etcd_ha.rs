@@ -349,3 +349,55 @@ async fn a_clean_stop_takes_its_registrations_away_at_once() {
     )
     .await;
 }
+
+/// A client that lets go of everything just as its front-end comes back from a pause past its
+/// lease (while the front-end registers again what it held) leaves nothing behind.
+#[tokio::test]
+async fn a_client_gone_while_its_paused_front_end_recovers_leaves_nothing_behind() {
+    let Some((_cluster, (a, addr_a), (_b, addr_b))) = pair(TTL).await else {
+        return;
+    };
+    for (round, delay_ms) in [0u64, 30, 300].into_iter().enumerate() {
+        let reg = Registry::open(&addr_a).await.unwrap();
+        let mut held = Vec::new();
+        for i in 0..150 {
+            let name = format!("tcp!r{round}-{i}!1");
+            held.push(
+                reg.register(&name, &Attributes::new([("k", "1")]), false)
+                    .await
+                    .unwrap(),
+            );
+        }
+        until(Duration::from_secs(10), "all on B", async || {
+            names(&addr_b).await.len() == 150
+        })
+        .await;
+        signal(a.pid(), libc::SIGSTOP);
+        until(Duration::from_secs(TTL + 20), "lapsed on B", async || {
+            names(&addr_b).await.is_empty()
+        })
+        .await;
+        signal(a.pid(), libc::SIGCONT);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        drop(held);
+        drop(reg);
+        let r = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let (na, nb) = (names(&addr_a).await, names(&addr_b).await);
+                if na.is_empty() && nb.is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        if r.is_err() {
+            eprintln!("A said:\n{}", a.said());
+            panic!(
+                "round {round} (drop {delay_ms} ms after SIGCONT): A lists {}, B lists {}",
+                names(&addr_a).await.len(),
+                names(&addr_b).await.len()
+            );
+        }
+    }
+}
