@@ -9,6 +9,7 @@ use super::feed::{Feed, FeedLimits, Snap, Watcher};
 use super::index::{AttrIndex, EntryId};
 use crate::wire::{self, Diagnostic};
 use answers::Answers;
+use arcstr::ArcStr;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +21,25 @@ pub const REGISTRY_USER: &str = "registry";
 /// Identifies the fid that opened `new`: clunking that fid (and only that one) unregisters the
 /// service. Inferno compares fid numbers; we give every fid state of every connection a number
 /// of its own, which is the same thing without the collisions between connections.
+/// Never zero, so that an entry's `Option<FidRef>` costs no more than the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FidRef(pub u64);
+pub struct FidRef(pub std::num::NonZeroU64);
+
+impl FidRef {
+    /// Fid number `n`; `None` for 0, which is no fid (a record's token for a service that no
+    /// fid holds).
+    pub const fn new(n: u64) -> Option<FidRef> {
+        match std::num::NonZeroU64::new(n) {
+            Some(n) => Some(FidRef(n)),
+            None => None,
+        }
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
 
 /// One registered service.
 #[derive(Debug, Clone)]
@@ -29,9 +47,11 @@ pub struct Entry {
     /// Its number; the qid path is `id << 4 | 5`.
     pub id: EntryId,
     /// Its position in Inferno's service array: the order of `index`, `find` and the directory.
-    pub slot: usize,
+    /// (A `u32`: the registry's limit on services is far below it, and every entry is 8 bytes
+    /// smaller.)
+    pub slot: u32,
     /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
-    pub owner: Arc<str>,
+    pub owner: ArcStr,
     /// Last read of its file (seconds since the epoch).
     pub atime: u32,
     /// Last write (seconds since the epoch).
@@ -91,17 +111,17 @@ impl Entry {
     }
 
     /// The name, once the first write gave one; `None` while anonymous.
-    pub fn name(&self) -> Option<&Arc<str>> {
+    pub fn name(&self) -> Option<&ArcStr> {
         self.desc.as_ref().map(|d| &d.name)
     }
 
     /// Attribute/value pairs in Inferno's list order (the order `index` prints).
-    pub fn attrs(&self) -> &[(Arc<str>, Arc<str>)] {
+    pub fn attrs(&self) -> &[(ArcStr, ArcStr)] {
         self.desc.as_deref().map_or(&[], |d| &d.attrs)
     }
 
     /// Names an anonymous entry (no pairs yet).
-    fn set_name(&mut self, name: Arc<str>) {
+    fn set_name(&mut self, name: ArcStr) {
         self.desc = Some(Arc::new(Snap {
             name,
             attrs: Vec::new(),
@@ -110,7 +130,7 @@ impl Entry {
 
     /// Replaces the pairs of a named entry with `attrs` in a new description (the feed may
     /// still hold the old one, which there is no need to copy first).
-    fn set_attrs(&mut self, attrs: Vec<(Arc<str>, Arc<str>)>) {
+    fn set_attrs(&mut self, attrs: Vec<(ArcStr, ArcStr)>) {
         if let Some(d) = &mut self.desc {
             *d = Arc::new(Snap {
                 name: d.name.clone(),
@@ -126,7 +146,7 @@ impl Entry {
 
     /// The pairs to change in place, copied first when the feed still holds them; `None` while
     /// anonymous (an anonymous entry has no pairs).
-    fn attrs_mut(&mut self) -> Option<&mut Vec<(Arc<str>, Arc<str>)>> {
+    fn attrs_mut(&mut self) -> Option<&mut Vec<(ArcStr, ArcStr)>> {
         self.desc.as_mut().map(|d| &mut Arc::make_mut(d).attrs)
     }
 
@@ -147,7 +167,7 @@ impl Entry {
 }
 
 /// Inferno's `svcnameok`: the name rules of [`wire::check_name`], then duplicates.
-fn check_name(name: &str, names: &HashMap<Arc<str>, EntryId>) -> Result<(), Diagnostic> {
+fn check_name(name: &str, names: &HashMap<ArcStr, EntryId>) -> Result<(), Diagnostic> {
     wire::check_name(name)?;
     if names.contains_key(name) {
         return Err(Diagnostic::Duplicate);
@@ -169,7 +189,7 @@ pub struct Catalog {
     /// Entry ids in Inferno's array order; removal moves the last one into the hole, as Inferno
     /// does, so that listings come out in the same order.
     slots: Vec<EntryId>,
-    names: HashMap<Arc<str>, EntryId>,
+    names: HashMap<ArcStr, EntryId>,
     index: AttrIndex,
     idseq: EntryId,
     rootvers: u32,
@@ -347,7 +367,7 @@ impl Catalog {
     /// attach.
     pub fn create(
         &mut self,
-        owner: impl Into<Arc<str>>,
+        owner: impl Into<ArcStr>,
         creator: Option<FidRef>,
         now: u32,
     ) -> EntryId {
@@ -355,7 +375,7 @@ impl Catalog {
         self.idseq += 1;
         let svc = Entry {
             id,
-            slot: self.slots.len(),
+            slot: self.next_slot(),
             owner: owner.into(),
             desc: None,
             atime: now,
@@ -383,7 +403,7 @@ impl Catalog {
         check_name(name, &self.names)?;
         self.answers.clear();
         let id = self.create(REGISTRY_USER, None, now);
-        let name: Arc<str> = Arc::from(name);
+        let name: ArcStr = ArcStr::from(name);
         if let Some(svc) = self.entries.get_mut(&id) {
             svc.set_name(name.clone());
         }
@@ -411,7 +431,7 @@ impl Catalog {
         if svc.desc.is_none() {
             let name = toks.remove(0);
             check_name(&name, &self.names)?;
-            let name: Arc<str> = Arc::from(name);
+            let name: ArcStr = ArcStr::from(name);
             tracing::info!(
                 "registry: registered {} (owner {})",
                 wire::quote(&name),
@@ -458,13 +478,20 @@ impl Catalog {
         Some(svc)
     }
 
+    /// The slot a new entry takes: the end of the listing. (4,294,967,295 services, where it
+    /// would saturate, would take over a terabyte.)
+    fn next_slot(&self) -> u32 {
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+    }
+
     /// Takes the entry out of the listing, the name table and the index (a visible removal for
     /// the feed), and hands it back.
     fn unlist(&mut self, id: EntryId) -> Option<Entry> {
         self.answers.clear();
         let svc = self.entries.remove(&id)?;
-        self.slots.swap_remove(svc.slot);
-        if let Some(moved) = self.slots.get(svc.slot).copied()
+        let slot = svc.slot as usize;
+        self.slots.swap_remove(slot);
+        if let Some(moved) = self.slots.get(slot).copied()
             && let Some(m) = self.entries.get_mut(&moved)
         {
             m.slot = svc.slot;
@@ -541,7 +568,7 @@ impl Catalog {
         }
         let mut out: Vec<&Entry> = set
             .iter()
-            .filter_map(|id| self.entries.get(id))
+            .filter_map(|id| self.entries.get(&id))
             .filter(|svc| {
                 stats.examined += 1;
                 svc.desc.is_some() && matches(svc, query)
@@ -589,7 +616,7 @@ fn matches(svc: &Entry, query: &[(String, String)]) -> bool {
 }
 
 /// [`matches()`] on a list of pairs: for the change feed's descriptions too.
-pub(super) fn matches_attrs(attrs: &[(Arc<str>, Arc<str>)], query: &[(String, String)]) -> bool {
+pub(super) fn matches_attrs(attrs: &[(ArcStr, ArcStr)], query: &[(String, String)]) -> bool {
     query.iter().all(|(qa, qv)| {
         attrs
             .iter()

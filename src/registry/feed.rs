@@ -4,6 +4,7 @@
 //! are indexed by the first pair of their query.
 
 use crate::wire::{self, FeedKind, FeedRequest, FeedStart};
+use arcstr::ArcStr;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
@@ -13,9 +14,9 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone)]
 pub struct Snap {
     /// Its name.
-    pub name: Arc<str>,
+    pub name: ArcStr,
     /// Its attributes, in the service's order.
-    pub attrs: Vec<(Arc<str>, Arc<str>)>,
+    pub attrs: Vec<(ArcStr, ArcStr)>,
 }
 
 impl Snap {
@@ -137,7 +138,8 @@ pub struct Feed {
     limits: FeedLimits,
     /// The revision the next change gets.
     next_rev: u64,
-    history: VecDeque<Arc<Record>>,
+    /// Records held in place, not boxed: 24 bytes a change where a shared box took 56.
+    history: VecDeque<Record>,
     watchers: HashMap<u64, Arc<Watcher>>,
     next_watcher: u64,
     /// Watchers by the first pair of their query: attribute, then value (or `*`).
@@ -198,7 +200,7 @@ impl Feed {
     pub fn publish(&mut self, before: Option<Arc<Snap>>, after: Option<Arc<Snap>>) {
         let rev = self.next_rev;
         self.next_rev += 1;
-        let record = Arc::new(Record { rev, before, after });
+        let record = Record { rev, before, after };
         let oldest = self.oldest_kept();
         let mut told = HashSet::new();
         for id in self.candidates(&record) {
@@ -361,10 +363,10 @@ mod tests {
 
     fn snap(name: &str, pairs: &[(&str, &str)]) -> Option<Arc<Snap>> {
         Some(Arc::new(Snap {
-            name: Arc::from(name),
+            name: ArcStr::from(name),
             attrs: pairs
                 .iter()
-                .map(|(a, v)| (Arc::from(*a), Arc::from(*v)))
+                .map(|(a, v)| (ArcStr::from(*a), ArcStr::from(*v)))
                 .collect(),
         }))
     }

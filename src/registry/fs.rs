@@ -14,6 +14,7 @@ use crate::etcd::EtcdError;
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::wire::{self, Diagnostic};
+use arcstr::ArcStr;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -98,7 +99,7 @@ struct Extra {
 #[derive(Debug)]
 pub struct RegFid {
     token: FidRef,
-    uname: Arc<str>,
+    uname: ArcStr,
     inner: Mutex<FidInner>,
 }
 
@@ -154,7 +155,7 @@ impl RegistryFs {
     pub fn new(catalog: Catalog) -> RegistryFs {
         RegistryFs {
             catalog: Mutex::new(catalog),
-            next_fid: AtomicU64::new(1),
+            next_fid: AtomicU64::new(0),
             feed: AtomicBool::new(true),
             store: OnceLock::new(),
         }
@@ -230,10 +231,12 @@ impl RegistryFs {
 
     /// A number no other fid of any connection has, for a front-end that opens `new` itself.
     pub fn token(&self) -> FidRef {
-        FidRef(self.next_fid.fetch_add(1, Ordering::Relaxed))
+        FidRef(
+            std::num::NonZeroU64::MIN.saturating_add(self.next_fid.fetch_add(1, Ordering::Relaxed)),
+        )
     }
 
-    fn fid(&self, uname: Arc<str>, node: Node) -> RegFid {
+    fn fid(&self, uname: ArcStr, node: Node) -> RegFid {
         RegFid {
             token: self.token(),
             uname,
@@ -438,7 +441,7 @@ impl FileSystem for RegistryFs {
             .stat(&self.catalog())
             .map(|d| d.qid)
             .unwrap_or_default();
-        Ok((self.fid(Arc::from(uname), root), qid))
+        Ok((self.fid(ArcStr::from(uname), root), qid))
     }
 
     async fn walk(&self, fid: &RegFid, name: &str) -> Result<(RegFid, Qid), FsError> {

@@ -4,45 +4,78 @@
 //! services that have it and, per value, the set of services with that exact value, so that a
 //! query costs about the size of its smallest candidate set instead of the number of services.
 
+use arcstr::ArcStr;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// A service's number (`idseq` in Inferno): its qid path is `id << 4 | 5`.
 pub type EntryId = u64;
 
 /// The services that hold one attribute name.
 #[derive(Debug, Default)]
-struct Posting {
-    /// Every service that has the attribute, whatever its value (for `*`).
-    any: HashSet<EntryId>,
+pub struct Posting {
+    /// How many services have the attribute, whatever its value. A `*` query takes its
+    /// candidates from every value's set: a set of its own for `*` would cost as much again as
+    /// all of them together (a tenth of a registry's memory).
+    any: usize,
     /// The services per exact value.
-    by_value: HashMap<Arc<str>, HashSet<EntryId>>,
+    by_value: HashMap<ArcStr, HashSet<EntryId>>,
 }
 
 /// Attribute name -> value -> services, kept in step with every attribute change.
 #[derive(Debug, Default)]
 pub struct AttrIndex {
-    postings: HashMap<Arc<str>, Posting>,
+    postings: HashMap<ArcStr, Posting>,
+}
+
+/// The candidates of one query pair: the services with one exact value, or (`*`) with any.
+#[derive(Debug, Clone, Copy)]
+pub enum Candidates<'a> {
+    /// The services whose attribute has one value.
+    Value(&'a HashSet<EntryId>),
+    /// Every service that has the attribute: the union of its values' sets, which are disjoint.
+    Any(&'a Posting),
+}
+
+impl<'a> Candidates<'a> {
+    /// How many services there are.
+    pub fn len(self) -> usize {
+        match self {
+            Candidates::Value(set) => set.len(),
+            Candidates::Any(p) => p.any,
+        }
+    }
+
+    /// The services, each once, in no particular order.
+    pub fn iter(self) -> impl Iterator<Item = EntryId> + 'a {
+        let (one, all) = match self {
+            Candidates::Value(set) => (Some(set), None),
+            Candidates::Any(p) => (None, Some(p.by_value.values())),
+        };
+        one.into_iter()
+            .chain(all.into_iter().flatten())
+            .flat_map(|set| set.iter().copied())
+    }
 }
 
 /// The shared copy of `key` held by `map`, or a new one.
-fn shared<V>(map: &HashMap<Arc<str>, V>, key: &str) -> Arc<str> {
+fn shared<V>(map: &HashMap<ArcStr, V>, key: &str) -> ArcStr {
     match map.get_key_value(key) {
         Some((k, _)) => k.clone(),
-        None => Arc::from(key),
+        None => ArcStr::from(key),
     }
 }
 
 impl AttrIndex {
     /// Records that service `id` has `attr` = `val`, and returns the index's own copies of
     /// both strings: services keep those instead of copies of their own, so an attribute
-    /// name or value many services share is stored once.
-    pub fn insert(&mut self, id: EntryId, attr: &str, val: &str) -> (Arc<str>, Arc<str>) {
+    /// name or value many services share is stored once. A service has each attribute once.
+    pub fn insert(&mut self, id: EntryId, attr: &str, val: &str) -> (ArcStr, ArcStr) {
         let a = shared(&self.postings, attr);
         let p = self.postings.entry(a.clone()).or_default();
-        p.any.insert(id);
         let v = shared(&p.by_value, val);
-        p.by_value.entry(v.clone()).or_default().insert(id);
+        if p.by_value.entry(v.clone()).or_default().insert(id) {
+            p.any += 1;
+        }
         (a, v)
     }
 
@@ -51,33 +84,34 @@ impl AttrIndex {
         let Some(p) = self.postings.get_mut(attr) else {
             return;
         };
-        p.any.remove(&id);
-        if let Some(set) = p.by_value.get_mut(val) {
-            set.remove(&id);
+        if let Some(set) = p.by_value.get_mut(val)
+            && set.remove(&id)
+        {
+            p.any -= 1;
             if set.is_empty() {
                 p.by_value.remove(val);
             }
         }
-        if p.any.is_empty() {
+        if p.any == 0 {
             self.postings.remove(attr);
         }
     }
 
     /// The candidates for one query pair: every service with `attr` when `val` is `*`, otherwise
     /// those with exactly that value. `None` when there are none.
-    fn candidates(&self, attr: &str, val: &str) -> Option<&HashSet<EntryId>> {
+    fn candidates(&self, attr: &str, val: &str) -> Option<Candidates<'_>> {
         let p = self.postings.get(attr)?;
         if val == "*" {
-            Some(&p.any)
+            Some(Candidates::Any(p))
         } else {
-            p.by_value.get(val)
+            p.by_value.get(val).map(Candidates::Value)
         }
     }
 
     /// The smallest candidate set over all pairs of a non-empty query: every match is in it.
     /// `None` when some pair has no candidate at all (or the query is empty).
-    pub fn smallest_set(&self, query: &[(String, String)]) -> Option<&HashSet<EntryId>> {
-        let mut best: Option<&HashSet<EntryId>> = None;
+    pub fn smallest_set(&self, query: &[(String, String)]) -> Option<Candidates<'_>> {
+        let mut best: Option<Candidates<'_>> = None;
         for (a, v) in query {
             let set = self.candidates(a, v)?;
             if best.is_none_or(|b| set.len() < b.len()) {
@@ -95,7 +129,7 @@ impl AttrIndex {
     ) -> impl Iterator<Item = EntryId> + 'a {
         self.smallest_set(query)
             .into_iter()
-            .flat_map(|s| s.iter().copied())
+            .flat_map(Candidates::iter)
     }
 }
 

@@ -11,8 +11,8 @@ use super::{Catalog, Entry, FidRef, Stored, check_name};
 use crate::registry::index::EntryId;
 use crate::registry::record::Record;
 use crate::wire::{self, Diagnostic};
+use arcstr::ArcStr;
 use std::collections::HashMap;
-use std::sync::Arc;
 use tokio::sync::watch;
 
 /// What only a replica keeps.
@@ -56,7 +56,7 @@ pub enum Release {
         /// The entry.
         id: EntryId,
         /// The service name.
-        name: Arc<str>,
+        name: ArcStr,
         /// The key's create revision.
         create: i64,
     },
@@ -154,7 +154,7 @@ impl Catalog {
         };
         let (holder, fid) = match (svc.stored(), svc.creator) {
             (Some(_), _) => svc.origin(),
-            (None, creator) => (self.holder(), creator.map_or(0, |f| f.0)),
+            (None, creator) => (self.holder(), creator.map_or(0, FidRef::get)),
         };
         let mut record = Record {
             owner: svc.owner.to_string(),
@@ -216,9 +216,9 @@ impl Catalog {
         if rec.holder != r.holder {
             return None;
         }
-        let id = *r.by_creator.get(&FidRef(rec.fid))?;
+        let id = *r.by_creator.get(&FidRef::new(rec.fid)?)?;
         if let Some(mut orphan) = r.orphans.remove(&id) {
-            orphan.slot = self.slots.len();
+            orphan.slot = self.next_slot();
             orphan.forget_name();
             self.slots.push(id);
             self.entries.insert(id, orphan);
@@ -255,7 +255,7 @@ impl Catalog {
                     Some(id) => id,
                     None => self.create(rec.owner.as_str(), None, now),
                 };
-                let name: Arc<str> = Arc::from(rec.name.as_str());
+                let name: ArcStr = ArcStr::from(rec.name.as_str());
                 tracing::info!(
                     "registry: registered {} (owner {})",
                     wire::quote(&name),
@@ -320,7 +320,7 @@ impl Catalog {
         let keep: std::collections::HashSet<String> =
             records.iter().map(|(r, _)| r.name.clone()).collect();
         // Only what came from etcd can be stale: `-f` services are this front-end's own.
-        let stale: Vec<Arc<str>> = self
+        let stale: Vec<ArcStr> = self
             .names
             .iter()
             .filter(|(n, id)| {

@@ -2,8 +2,16 @@
 
 use super::*;
 
-const C1: FidRef = FidRef(40);
-const C2: FidRef = FidRef(41);
+/// Fid token `n` (not 0).
+const fn fid(n: u64) -> FidRef {
+    match FidRef::new(n) {
+        Some(f) => f,
+        None => panic!("fid 0"),
+    }
+}
+
+const C1: FidRef = fid(40);
+const C2: FidRef = fid(41);
 
 fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -88,7 +96,7 @@ fn name_errors() {
         ("''", Diagnostic::BadName),
         ("tcp!127.0.0.1!7001", Diagnostic::Duplicate),
     ] {
-        let id = s.create("u", Some(FidRef(1)), 0);
+        let id = s.create("u", Some(fid(1)), 0);
         assert_eq!(s.write(id, data, 0), Err(err.clone()), "{data:?}");
         assert!(!err.to_string().is_empty());
     }
@@ -99,7 +107,7 @@ fn name_errors() {
     assert_eq!(Diagnostic::Gone.to_string(), "buggy program!");
     let rv = s.rootvers();
     // A first write with odd pairs names the service anyway, without a change.
-    let id = s.create("u", Some(FidRef(2)), 0);
+    let id = s.create("u", Some(fid(2)), 0);
     assert_eq!(s.write(id, "odd a", 0), Err(Diagnostic::OddPairs));
     assert_eq!(s.entry(id).unwrap().name().map(|n| &**n), Some("odd"));
     assert_eq!(s.rootvers(), rv);
@@ -164,7 +172,7 @@ fn listing_order_follows_inferno_swap_remove() {
     let mut s = Catalog::new(0);
     let ids: Vec<_> = (0..4u32)
         .map(|i| {
-            let f = FidRef(u64::from(i));
+            let f = fid(u64::from(i) + 1);
             let id = s.create("u", Some(f), 0);
             s.write(id, &format!("s{i} k v"), 0).unwrap();
             id
@@ -205,7 +213,7 @@ fn static_services_and_lookup() {
 fn find_uses_the_index() {
     let mut s = Catalog::new(0);
     for i in 0..100_000u32 {
-        let id = s.create("u", Some(FidRef(u64::from(i))), 0);
+        let id = s.create("u", Some(fid(u64::from(i) + 1)), 0);
         let rare = if i % 10_000 == 0 { " rare yes" } else { "" };
         s.write(id, &format!("tcp!h!{i} proto styx n {i}{rare}"), 0)
             .unwrap();
@@ -257,7 +265,7 @@ proptest::proptest! {
             let val = format!("v{v}");
             match op {
                 0 => {
-                    let f = FidRef(i as u64);
+                    let f = fid(i as u64 + 1);
                     let id = s.create("u", Some(f), 0);
                     let _ = s.write(id, &format!("s{i} {attr} {val}"), 0);
                     live.push((id, f));
@@ -296,7 +304,7 @@ fn find_over_many_services() {
     let mut s = Catalog::new(0);
     let t0 = std::time::Instant::now();
     for i in 0..n {
-        let id = s.create("u", Some(FidRef(i as u64)), 0);
+        let id = s.create("u", Some(fid(i as u64 + 1)), 0);
         let extra = if i % 1000 == 0 { " rare yes" } else { "" };
         s.write(id, &format!("tcp!h!{i} proto styx n {i}{extra}"), 0)
             .unwrap();
@@ -512,7 +520,7 @@ proptest::proptest! {
         for (i, (op, pick, text)) in ops.into_iter().enumerate() {
             match op {
                 0 => {
-                    let fid = FidRef(100 + i as u64);
+                    let fid = fid(100 + i as u64);
                     ids.push((s.create("u", Some(fid), 100), fid));
                 }
                 1 => if let Some(&(id, _)) = ids.get(pick % ids.len().max(1)) {

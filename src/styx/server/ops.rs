@@ -14,11 +14,34 @@ pub(super) struct FidEntry<T> {
     meta: Mutex<Meta>,
 }
 
+/// The qid's fields laid out flat beside the mode: 16 bytes where a `Qid` and the mode take 24,
+/// in every fid (a registration holds one for its whole life).
 #[derive(Clone, Copy)]
 struct Meta {
-    qid: Qid,
+    path: u64,
+    version: u32,
+    ty: u8,
     /// The open mode once opened.
     mode: Option<u8>,
+}
+
+impl Meta {
+    fn new(qid: Qid, mode: Option<u8>) -> Meta {
+        Meta {
+            path: qid.path,
+            version: qid.version,
+            ty: qid.ty,
+            mode,
+        }
+    }
+
+    fn qid(self) -> Qid {
+        Qid {
+            ty: self.ty,
+            version: self.version,
+            path: self.path,
+        }
+    }
 }
 
 impl<F: FileSystem> Conn<F> {
@@ -108,7 +131,7 @@ impl<F: FileSystem> Conn<F> {
                 let (state, qid) = self.fs.attach(&self.ctx, user, &aname).await?;
                 let entry = FidEntry {
                     state,
-                    meta: Mutex::new(Meta { qid, mode: None }),
+                    meta: Mutex::new(Meta::new(qid, None)),
                 };
                 if let Err(entry) = self.insert(fid, entry, false) {
                     self.fs.clunk(&entry.state).await;
@@ -126,10 +149,7 @@ impl<F: FileSystem> Conn<F> {
                 let meta = *lock(&e.meta);
                 check_mode(meta, mode)?;
                 let opened = self.fs.open(&e.state, mode).await?;
-                *lock(&e.meta) = Meta {
-                    qid: opened.qid,
-                    mode: Some(mode),
-                };
+                *lock(&e.meta) = Meta::new(opened.qid, Some(mode));
                 Ok(Body::Ropen {
                     qid: opened.qid,
                     iounit: self.iounit(opened.iounit),
@@ -146,7 +166,7 @@ impl<F: FileSystem> Conn<F> {
                 if meta.mode.is_some() {
                     return Err(EOPEN.into());
                 }
-                if !meta.qid.is_dir() {
+                if !meta.qid().is_dir() {
                     return Err(ENOTDIR.into());
                 }
                 if name == "." || name == ".." {
@@ -156,10 +176,7 @@ impl<F: FileSystem> Conn<F> {
                     return Err(ENAME.into());
                 }
                 let (state, opened) = self.fs.create(&e.state, &name, perm, mode).await?;
-                let meta = Meta {
-                    qid: opened.qid,
-                    mode: Some(mode),
-                };
+                let meta = Meta::new(opened.qid, Some(mode));
                 let _ = self.insert(
                     fid,
                     FidEntry {
@@ -258,7 +275,7 @@ impl<F: FileSystem> Conn<F> {
                 Err(_) => return Ok(Body::Rwalk { wqids: qids }),
             }
         }
-        let qid = qids.last().copied().unwrap_or(meta.qid);
+        let qid = qids.last().copied().unwrap_or(meta.qid());
         let state = match cur {
             Some(s) => s,
             None if newfid == fid => return Ok(Body::Rwalk { wqids: qids }),
@@ -266,7 +283,7 @@ impl<F: FileSystem> Conn<F> {
         };
         let entry = FidEntry {
             state,
-            meta: Mutex::new(Meta { qid, mode: None }),
+            meta: Mutex::new(Meta::new(qid, None)),
         };
         if let Err(entry) = self.insert(newfid, entry, newfid == fid) {
             self.fs.clunk(&entry.state).await;
@@ -284,7 +301,7 @@ fn check_mode(meta: Meta, mode: u8) -> Result<(), FsError> {
     if mode & !(3 | OTRUNC | ORCLOSE) != 0 {
         return Err(EBADARG.into());
     }
-    if meta.qid.is_dir() && (mode & OTRUNC != 0 || !matches!(mode & 3, OREAD | OEXEC)) {
+    if meta.qid().is_dir() && (mode & OTRUNC != 0 || !matches!(mode & 3, OREAD | OEXEC)) {
         return Err(EPERM.into());
     }
     Ok(())
