@@ -1,6 +1,6 @@
 //! `Attributes`: a service description, a list of attribute/value pairs.
 
-use compact_str::CompactString;
+use smallvec::SmallVec;
 use std::fmt;
 
 /// A set of attribute/value pairs, in the order registries(2) keeps them.
@@ -9,9 +9,11 @@ use std::fmt;
 /// a replaced one, and the pairs are written to the registry in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
-    // Short strings are held inline, not allocated: names and values are mostly a few bytes,
-    // and a `find` over many services makes six strings per service (spec/packages.md §4).
-    pairs: Vec<(CompactString, CompactString)>,
+    // Every name and value one after the other in one string, and where each ends: a `find`
+    // over many services makes one allocation a service for its pairs, a few dozen bytes
+    // (spec/packages.md §4).
+    text: String,
+    ends: SmallVec<[u32; 6]>,
 }
 
 impl Attributes {
@@ -21,20 +23,50 @@ impl Attributes {
         A: AsRef<str>,
         V: AsRef<str>,
     {
-        Attributes {
-            pairs: pairs
-                .into_iter()
-                .map(|(a, v)| (a.as_ref().into(), v.as_ref().into()))
-                .collect(),
+        let mut out = Attributes::default();
+        for (a, v) in pairs {
+            out.push(a.as_ref());
+            out.push(v.as_ref());
         }
+        out
+    }
+
+    /// Attributes holding the pairs of `words` (an even number: name, value, ...), in one
+    /// allocation of the right size.
+    pub(crate) fn from_words<W: AsRef<str>>(words: &[W]) -> Attributes {
+        let words = words.get(..words.len() & !1).unwrap_or_default();
+        let mut out = Attributes {
+            text: String::with_capacity(words.iter().map(|w| w.as_ref().len()).sum()),
+            ends: SmallVec::with_capacity(words.len()),
+        };
+        for w in words {
+            out.push(w.as_ref());
+        }
+        out
+    }
+
+    /// Appends one word (a name or a value).
+    fn push(&mut self, word: &str) {
+        self.text.push_str(word);
+        // Beyond 4 GiB of attributes the last word would be cut short; no registry line is
+        // near that.
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    /// Word `i`.
+    fn word(&self, i: usize) -> &str {
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends.get(p).map_or(0, |&e| e as usize),
+            None => 0,
+        };
+        let end = self.ends.get(i).map_or(start, |&e| e as usize);
+        self.text.get(start..end).unwrap_or_default()
     }
 
     /// The value of `attr`, if present (the first one, should a list hold it twice).
     pub fn get(&self, attr: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(a, _)| a == attr)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(a, _)| *a == attr).map(|(_, v)| v)
     }
 
     /// Sets `attr` to `val` exactly as Limbo's `Attributes.set` does, since the order decides the
@@ -43,24 +75,25 @@ impl Attributes {
     /// order, because Limbo rebuilds the list by prepending them one by one
     /// (`[a, b, X, d]` set `X` gives `[b, a, X', d]`).
     pub fn set(&mut self, attr: impl AsRef<str>, val: impl AsRef<str>) {
-        let attr = attr.as_ref();
-        let val = CompactString::from(val.as_ref());
-        match self.pairs.iter().position(|(a, _)| a == attr) {
+        let (attr, val) = (attr.as_ref(), val.as_ref());
+        let mut pairs: Vec<(&str, &str)> = self.iter().collect();
+        match pairs.iter().position(|(a, _)| *a == attr) {
             Some(i) => {
-                if let Some((_, v)) = self.pairs.get_mut(i) {
+                if let Some((_, v)) = pairs.get_mut(i) {
                     *v = val;
                 }
-                if let Some(before) = self.pairs.get_mut(..i) {
+                if let Some(before) = pairs.get_mut(..i) {
                     before.reverse();
                 }
             }
-            None => self.pairs.insert(0, (attr.into(), val)),
+            None => pairs.insert(0, (attr, val)),
         }
+        *self = Attributes::new(pairs);
     }
 
     /// The pairs as string slices, first to last.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(a, v)| (a.as_str(), v.as_str()))
+        (0..self.len()).map(move |i| (self.word(2 * i), self.word(2 * i + 1)))
     }
 
     /// The pairs as owned strings, first to last.
@@ -85,12 +118,12 @@ impl Attributes {
 
     /// How many pairs there are.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.ends.len() / 2
     }
 
     /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.len() == 0
     }
 }
 

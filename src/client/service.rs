@@ -18,11 +18,13 @@ pub struct Service {
 impl Service {
     /// The services of an `index` or `find` reply, as registries(2)'s `readservices` reads them.
     pub(crate) fn parse_all(text: &str) -> Vec<Service> {
-        let mut out = Vec::new();
+        // One line a service: room for all of them at once, rather than doubling a large
+        // vector a dozen times over.
+        let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count());
         crate::wire::each_service(text, |addr, pairs| {
             out.push(Service {
                 addr: addr.to_string(),
-                attrs: Attributes::new(crate::wire::word_pairs(pairs)),
+                attrs: Attributes::from_words(pairs),
             });
         });
         out

@@ -34,6 +34,6 @@ pub use line::{
 pub use names::{PERSIST, RESERVED_NAMES, check_name, limbo_int_nonzero, persists};
 pub use quote::{needs_quote, push_quoted, quote, quote_words, unquote};
 pub use record_reader::RecordReader;
+pub(crate) use services::each_service;
 pub use services::parse_services;
-pub(crate) use services::{each_service, word_pairs};
 pub use shim::{MAX_EVENT_LINE, MAX_FIND_REPLY, MAX_LINE, READY, ShimPorts};
