@@ -423,7 +423,10 @@ async fn run_zookeeper(
     match zookeeper::ZooKeeper::spawn(&args.java, &args.zookeeper_jar).await {
         Ok(z) => {
             let pid = z.pid().map_or_else(String::new, |p| p.to_string());
-            println!("zookeeper started {} (pid {pid})", args.zookeeper_jar);
+            println!(
+                "zookeeper started {} (pid {pid}); its memory: the live heap after a full collection (jcmd)",
+                args.zookeeper_jar
+            );
             run_system(Arc::new(z), plan, want, report, &mut Extra::default()).await;
         }
         Err(e) => println!("zookeeper not measured: {e}"),
@@ -565,14 +568,14 @@ async fn catalogue<S: System>(
     let label = sys.label();
     let side = Side::of(label);
     let querier = sys.connect().await?;
-    let before = rss(sys.pid()).await;
+    let before = sys.held_memory().await;
     let mut cat = Catalogue::new();
     let mut after = None;
     for &n in &plan.find_sizes {
         cat.grow_to(sys, n).await?;
         if n == plan.memory_services && want(Scenario::Memory) {
             // Read before the finds at this size, whose large answers leave freed heap behind.
-            after = rss(sys.pid()).await.map(|b| (b, n));
+            after = sys.held_memory().await.map(|b| (b, n));
         }
         if !want(Scenario::Find) {
             continue;
@@ -605,7 +608,7 @@ async fn catalogue<S: System>(
     if want(Scenario::Memory) {
         if after.is_none() {
             cat.grow_to(sys, plan.memory_services.max(cat.len)).await?;
-            after = rss(sys.pid()).await.map(|b| (b, cat.len));
+            after = sys.held_memory().await.map(|b| (b, cat.len));
         }
         let n = after.map_or(cat.len, |(_, n)| n);
         let per = before
@@ -622,14 +625,6 @@ async fn catalogue<S: System>(
     }
     cat.clear(sys).await?;
     sys.disconnect(querier).await
-}
-
-/// The settled resident size of `pid`, if there is one to read.
-async fn rss(pid: Option<u32>) -> Option<u64> {
-    match pid {
-        Some(pid) => sys::settled_rss(pid).await,
-        None => None,
-    }
 }
 
 /// Records a per-operation server CPU figure under `{name}` with `-cpu-us` in place of its unit.

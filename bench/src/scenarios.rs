@@ -367,18 +367,14 @@ pub async fn fanout<S: System>(
 
 /// Scenario 4b: resident bytes of the server per idle watcher, with `count` of them.
 pub async fn idle_watchers<S: System>(sys: &Arc<S>, count: usize) -> BenchResult<Option<f64>> {
-    let Some(pid) = sys.pid() else {
+    if sys.pid().is_none() {
         return Ok(None);
-    };
-    let before = super::sys::settled_rss(pid)
-        .await
-        .ok_or("cannot read server memory")?;
+    }
+    let before = sys.held_memory().await.ok_or("cannot read server memory")?;
     let w = Watchers::open(sys, count).await?;
     // Give every watcher's wait time to reach the server before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = super::sys::settled_rss(pid)
-        .await
-        .ok_or("cannot read server memory")?;
+    let after = sys.held_memory().await.ok_or("cannot read server memory")?;
     w.close(sys).await?;
     Ok(Some(
         after.saturating_sub(before) as f64 / count.max(1) as f64,
@@ -397,10 +393,7 @@ pub struct ConnFigures {
 /// Scenario 5: `count` clients, each its own connection holding one registration, established
 /// [`DIAL_PARALLEL`] at a time. A sample is one client's connect plus register.
 pub async fn connections<S: System>(sys: &Arc<S>, count: usize) -> BenchResult<ConnFigures> {
-    let before = match sys.pid() {
-        Some(pid) => super::sys::settled_rss(pid).await,
-        None => None,
-    };
+    let before = sys.held_memory().await;
     let slots = Arc::new(Semaphore::new(DIAL_PARALLEL));
     let mut tasks = JoinSet::new();
     let start = Instant::now();
@@ -418,10 +411,7 @@ pub async fn connections<S: System>(sys: &Arc<S>, count: usize) -> BenchResult<C
     let clients = join_all(tasks).await;
     let wall = start.elapsed();
     let clients = clients?;
-    let after = match sys.pid() {
-        Some(pid) => super::sys::settled_rss(pid).await,
-        None => None,
-    };
+    let after = sys.held_memory().await;
     let lat = clients.iter().map(|(d, _, _)| *d).collect();
     for (_, conn, held) in clients {
         drop(held);

@@ -90,6 +90,18 @@ pub trait System: Send + Sync + 'static {
     /// The server's process id, when its memory can be read.
     fn pid(&self) -> Option<u32>;
 
+    /// What the server holds in memory now, settled: its resident size, unless the system
+    /// says otherwise (a JVM's resident size does not move with what it holds).
+    fn held_memory(&self) -> impl Future<Output = Option<u64>> + Send {
+        let pid = self.pid();
+        async move {
+            match pid {
+                Some(pid) => super::sys::settled_rss(pid).await,
+                None => None,
+            }
+        }
+    }
+
     /// Opens a new client connection.
     fn connect(&self) -> impl Future<Output = BenchResult<Self::Conn>> + Send;
 

@@ -25,7 +25,8 @@ use super::tasks::Tasks;
 use super::{ConnCtx, FileSystem, FsError, Limits};
 use crate::styx::Body;
 
-/// Room made in the input buffer before each read.
+/// Most room made in the input buffer before a read: the room starts at
+/// [`super::conn_core::FIRST_BUFFER`] and doubles after each read that fills it.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves `fs` on one connection until it ends (EOF, error, protocol botch, timeout).
@@ -61,6 +62,7 @@ where
         clock: Clock::new(),
         timer: Box::pin(tokio::time::sleep_until(Instant::now())),
         refusals_logged: false,
+        read_room: super::conn_core::FIRST_BUFFER,
     };
     let result = poll_fn(|cx| driver.poll(cx)).await;
     // The requests go first (their futures are dropped), then every fid is clunked, those a
@@ -107,6 +109,8 @@ struct Driver<S, F: FileSystem> {
     unflushed: bool,
     clock: Clock,
     timer: Pin<Box<Sleep>>,
+    /// Room to make in the input buffer before the next read.
+    read_room: usize,
     /// Requests were refused for want of room and the log said so (once per connection).
     refusals_logged: bool,
 }
@@ -160,10 +164,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
             }
             if self.core.wants_input() {
                 let input = self.core.input();
-                input.reserve(READ_CHUNK);
+                input.reserve(self.read_room);
+                let room = input.capacity() - input.len();
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, input) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
-                    Poll::Ready(Ok(_)) => progress = true,
+                    Poll::Ready(Ok(n)) => {
+                        if n == room {
+                            self.read_room = (self.read_room * 2).min(READ_CHUNK);
+                        }
+                        progress = true;
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {}
                 }

@@ -90,6 +90,9 @@ pub(super) struct ServerCore {
     refused: u64,
 }
 
+/// The first room of a connection's input and output buffers.
+pub(super) const FIRST_BUFFER: usize = 1024;
+
 impl ServerCore {
     /// A connection accepting messages up to `limit_msize` bytes, running at most
     /// `max_outstanding` requests at once.
@@ -98,8 +101,10 @@ impl ServerCore {
             limit_msize,
             max_outstanding: max_outstanding.max(1),
             msize: 0,
-            input: BytesMut::with_capacity(16 * 1024),
-            output: BytesMut::with_capacity(16 * 1024),
+            // Small at first, grown by use: most connections only ever carry short messages
+            // (a registration's), and a connection is held for each.
+            input: BytesMut::with_capacity(FIRST_BUFFER),
+            output: BytesMut::with_capacity(FIRST_BUFFER),
             running: HashSet::new(),
             queue: VecDeque::new(),
             version: None,
