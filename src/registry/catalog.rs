@@ -21,6 +21,7 @@ pub const REGISTRY_USER: &str = "registry";
 /// Identifies the fid that opened `new`: clunking that fid (and only that one) unregisters the
 /// service. Inferno compares fid numbers; we give every fid state of every connection a number
 /// of its own, which is the same thing without the collisions between connections.
+///
 /// Never zero, so that an entry's `Option<FidRef>` costs no more than the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FidRef(pub std::num::NonZeroU64);
@@ -47,8 +48,8 @@ pub struct Entry {
     /// Its number; the qid path is `id << 4 | 5`.
     pub id: EntryId,
     /// Its position in Inferno's service array: the order of `index`, `find` and the directory.
-    /// (A `u32`: the registry's limit on services is far below it, and every entry is 8 bytes
-    /// smaller.)
+    /// (A `u32`, which saves every entry 8 bytes: 2^32 services would take over a terabyte;
+    /// see [`Catalog::next_slot`].)
     pub slot: u32,
     /// The user that opened `new` (or [`REGISTRY_USER`] for static services).
     pub owner: ArcStr,
