@@ -188,6 +188,38 @@ async fn events_report_changes() {
     assert_eq!(reg.services().await.unwrap().len(), 2);
 }
 
+/// Streams of one connection share its `event` read, and each still hears every change made
+/// after it was made: one made between two changes, one made right after another stream woke,
+/// and one made after every other stream was dropped.
+#[tokio::test]
+async fn event_streams_of_one_connection_miss_nothing() {
+    let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;
+    let reg = connect(&addr, "alice").await;
+    let writer = connect(&addr, "bob").await;
+    let mut first = reg.events().await.unwrap();
+    let mut held = Vec::new();
+    for round in 0..50 {
+        let mut late = reg.clone().events().await.unwrap();
+        held.push(
+            writer
+                .register(&format!("svc{round}"), &Attributes::default(), false)
+                .await
+                .unwrap(),
+        );
+        let seen = within(late.next()).await.unwrap().unwrap();
+        // The first stream hears the same change, or a later one it coalesced with.
+        assert!(within(first.next()).await.unwrap().unwrap() >= seen);
+        if round % 10 == 9 {
+            drop(first);
+            first = reg.events().await.unwrap();
+        }
+    }
+    drop(first);
+    let mut fresh = reg.events().await.unwrap();
+    held.clear();
+    within(fresh.next()).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn monitor_sees_added_changed_removed() {
     let addr = common::registry::spawn_at("tcp!127.0.0.1!0").await;

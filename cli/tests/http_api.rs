@@ -387,3 +387,75 @@ async fn limits_that_bite_are_counted() {
         "no handshake deadline counted"
     );
 }
+
+/// The event streams of one connection share one `event` read, seen in the server's count of
+/// waiting reads: a hundred streams of one `Registry` and its clones hold one, all of them hear
+/// a change, and when the last is dropped the read goes.
+#[tokio::test]
+async fn a_connections_event_streams_share_one_read() {
+    let (_srv, nine, url) = serve(&[]).await;
+    let dial = |user: &'static str| {
+        let nine = nine.clone();
+        async move {
+            let svc = registries::client::Service::new(&nine, Attributes::new([("auth", "none")]));
+            let a = svc.attach(None, None).await.unwrap();
+            Registry::connect_stream(a.fd, Some(user)).await.unwrap()
+        }
+    };
+    let reg = dial("alice").await;
+    let mut streams = Vec::new();
+    for i in 0..100 {
+        let clone = reg.clone();
+        let r = if i % 2 == 0 { &reg } else { &clone };
+        streams.push(r.events().await.unwrap());
+    }
+    let waiting = |n: f64| {
+        let url = url.clone();
+        async move {
+            tokio::time::timeout(HANG, async {
+                loop {
+                    let s = scrape(&url).await;
+                    if sample(&s, "registry_waiting_reads", ("kind", "event")) == n {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("never {n} waiting event reads"));
+        }
+    };
+    waiting(1.0).await;
+    let other = dial("bob").await;
+    let _held = other
+        .register("svc", &Attributes::default(), false)
+        .await
+        .unwrap();
+    for s in &mut streams {
+        let n = tokio::time::timeout(HANG, s.next()).await.unwrap();
+        assert!(n.unwrap().unwrap() > 0);
+    }
+    // A second connection's stream is a read of its own.
+    let mut theirs = other.events().await.unwrap();
+    waiting(2.0).await;
+    drop(streams);
+    waiting(1.0).await;
+    // A stream made after the shared read went opens `event` anew.
+    let mut again = reg.events().await.unwrap();
+    waiting(2.0).await;
+    drop(_held);
+    assert!(
+        tokio::time::timeout(HANG, again.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_ok()
+    );
+    assert!(
+        tokio::time::timeout(HANG, theirs.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_ok()
+    );
+}

@@ -70,6 +70,29 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The same error again, for each of several callers that one failure reaches (an I/O
+    /// error keeps its kind and text).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Registry(d) => Error::Registry(d.clone()),
+            Error::Protocol(s) => Error::Protocol(s.clone()),
+            Error::NoRegistry { dir, reason } => Error::NoRegistry {
+                dir: dir.clone(),
+                reason: reason.clone(),
+            },
+            Error::Dial(s) => Error::Dial(s.clone()),
+            Error::UnknownAuth(s) => Error::UnknownAuth(s.clone()),
+            Error::Auth(s) => Error::Auth(s.clone()),
+            Error::Mount(s) => Error::Mount(s.clone()),
+            Error::NoEvents(s) => Error::NoEvents(s.clone()),
+            Error::NoFeed(s) => Error::NoFeed(s.clone()),
+            Error::Compacted { oldest } => Error::Compacted { oldest: *oldest },
+            Error::BadEvent(s) => Error::BadEvent(s.clone()),
+            Error::Unsupported(s) => Error::Unsupported(s),
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
     /// The error for a registry's diagnostic text, typed when it is one of Inferno's.
     pub(crate) fn from_remote(text: &str) -> Error {
         match crate::wire::parse_compacted(text) {

@@ -3,7 +3,7 @@
 use super::attributes::Attributes;
 use super::conn::Conn;
 use super::error::{Error, Result};
-use super::events::Events;
+use super::events::{EventShare, Events};
 use super::feed::{Changes, FeedReader, Revision};
 use super::host::HostDir;
 use super::monitor::Monitor;
@@ -24,6 +24,7 @@ pub const DEFAULT_DIR: &str = "/mnt/registry";
 pub struct Registry {
     dir: PathBuf,
     backend: Arc<Backend>,
+    events: Arc<EventShare>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -60,6 +61,7 @@ impl Registry {
         Ok(Registry {
             dir: dir.to_path_buf(),
             backend: Arc::new(backend),
+            events: Arc::default(),
         })
     }
 
@@ -92,7 +94,7 @@ impl Registry {
         reg.mount(DEFAULT_DIR)?;
         Ok(Registry {
             dir: PathBuf::from(DEFAULT_DIR),
-            backend: reg.backend,
+            ..reg
         })
     }
 
@@ -118,6 +120,7 @@ impl Registry {
         Ok(Registry {
             dir: PathBuf::new(),
             backend: Arc::new(Backend::Styx(Arc::new(session))),
+            events: Arc::default(),
         })
     }
 
@@ -131,6 +134,7 @@ impl Registry {
         Ok(Registry {
             dir: PathBuf::new(),
             backend: Arc::new(Backend::Shim(client)),
+            events: Arc::default(),
         })
     }
 
@@ -214,9 +218,10 @@ impl Registry {
     }
 
     /// The registry's change counts, one item per coalesced change after this call. Fails (at
-    /// once, or as the first item) with [`Error::NoEvents`] on a registry without `event`.
+    /// once, or as the first item) with [`Error::NoEvents`] on a registry without `event`. The
+    /// streams of one connection (this `Registry` and its clones) share one `event` read.
     pub async fn events(&self) -> Result<Events> {
-        Ok(Events::new(self.backend.events().await?))
+        self.events.subscribe(&self.backend).await
     }
 
     /// The changes of the services matching `query` (`find`'s rules), each with its revision,
