@@ -333,3 +333,35 @@ async fn attach_errors() {
     let e = svc.attach(None, None).await.unwrap_err();
     assert!(matches!(e, Error::Auth(_)), "{e}");
 }
+
+/// A long answer reads the same whatever msize the registry grants: our client asks for 64 KiB
+/// messages, a registry limited to Inferno's 8216 answers in 8 KiB ones.
+#[tokio::test]
+async fn a_long_answer_reads_the_same_at_either_msize() {
+    use registries::registry::Server;
+    use registries::styx::server::Limits;
+    let mut answers = Vec::new();
+    for msize in [Limits::default().msize, 8216] {
+        let limits = Limits {
+            msize,
+            ..Limits::default()
+        };
+        let running = common::registry::start_server(Server::new().with_limits(limits)).await;
+        let addr = running.local_addrs()[0].to_string();
+        tokio::spawn(running.wait());
+        let reg = connect(&addr, "alice").await;
+        let mut held = Vec::new();
+        for i in 0..3000 {
+            let attrs = Attributes::new([("proto", "styx"), ("n", &i.to_string())]);
+            held.push(
+                reg.register(&format!("tcp!h!{i}"), &attrs, false)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let all = reg.find(&[("proto", "*")]).await.unwrap();
+        assert_eq!(all.len(), 3000);
+        answers.push(all);
+    }
+    assert_eq!(answers[0], answers[1]);
+}

@@ -77,6 +77,13 @@ pub struct Args {
     /// beyond it fail with `too many fids`.
     #[arg(long = "max-fids", value_name = "N", default_value_t = Limits::default().max_fids)]
     max_fids: usize,
+    /// Largest 9P message a client may negotiate (Tversion's msize): a client gets the smaller of
+    /// its offer and this. Inferno's clients offer 8216 and get it, as from Inferno's registry;
+    /// ours offer 65560, which brings a long `index` or `find` in an eighth of the messages. A
+    /// connection's requests hold at most about twice this per request it may run.
+    #[arg(long = "msize", value_name = "BYTES", default_value_t = Limits::default().msize,
+          value_parser = clap::value_parser!(u32).range(256..=16 << 20))]
+    msize: u32,
     /// Close a 9P connection that has not sent its Tversion and Tattach this many seconds after
     /// it was accepted, so that silent sockets cannot hold connection slots (0: never).
     #[arg(long = "handshake-timeout", value_name = "SECONDS", default_value = "30",
@@ -190,6 +197,7 @@ pub async fn run(args: Args) -> CmdResult {
             .unwrap_or_else(|| default_max_connections(nofile))
             .max(1),
         max_fids: args.max_fids.max(1),
+        msize: args.msize,
         handshake_timeout: Some(args.handshake_timeout)
             .filter(|s| *s > 0.0)
             .map(std::time::Duration::from_secs_f64),

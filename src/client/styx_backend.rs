@@ -8,7 +8,6 @@
 
 use super::conn::BoxConn;
 use super::error::{Error, Result};
-use super::transport::READ_COUNT;
 use crate::styx::{self, Client, Fid, ORDWR, OREAD, OWRITE};
 use crate::wire::Diagnostic;
 use futures_util::StreamExt;
@@ -54,6 +53,12 @@ async fn open(root: &Fid, name: &str, mode: u8) -> styx::Result<Fid> {
     Ok(f)
 }
 
+/// The msize a registry session asks for: 64 KiB of data a message. Inferno's registry (and any
+/// styxservers program) answers with its own 8216, and then everything is as Limbo's client would
+/// have it; a registry of ours gives 64 KiB, and a long `index` or `find` answer comes in an
+/// eighth of the messages.
+pub const REGISTRY_MSIZE: u32 = 65_536 + styx::IOHDRSZ;
+
 /// Most reads in flight while reading a long `index` or `find` text ahead.
 const READ_AHEAD: usize = 32;
 
@@ -63,7 +68,7 @@ const READ_AHEAD: usize = 32;
 /// fits one read costs the same two reads as Limbo's. A short read that is not empty (a server
 /// in between with a smaller msize) ends the window, and reading goes on from where it ended.
 async fn read_to_end(f: &Fid) -> styx::Result<String> {
-    let count = READ_COUNT.min(f.io_size());
+    let count = f.io_size();
     let mut out = Vec::new();
     let mut window = 1;
     loop {
@@ -118,7 +123,9 @@ impl StyxSession {
     /// then walks to and opens `index`.
     pub async fn attach(conn: BoxConn, user: &str) -> Result<StyxSession> {
         let mount_err = |e: styx::Error| Error::Mount(e.to_string());
-        let client = Client::connect(conn).await.map_err(mount_err)?;
+        let client = Client::connect_with_msize(conn, REGISTRY_MSIZE)
+            .await
+            .map_err(mount_err)?;
         let root = client.attach(user, "").await.map_err(mount_err)?;
         StyxSession::on_root(Arc::new(root), Arc::from(user)).await
     }

@@ -5,11 +5,14 @@ use std::time::Duration;
 /// Limits enforced by [`super::serve_connection`] (and, for `max_connections`, the accept loop).
 ///
 /// Memory per connection is bounded by about `msize × 2 × max_outstanding` for requests
-/// (running and queued), 256 KiB plus one reply of replies not yet taken by the peer, and the
-/// fid table (`max_fids` states).
+/// (running and queued; with the defaults 32 MiB, which a peer must first send, in requests that
+/// wait: a registry's only waiting requests are `event` and feed reads, of a few dozen bytes),
+/// 256 KiB plus one reply of replies not yet taken by the peer, and the fid table (`max_fids`
+/// states).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest message we accept or send; the negotiated msize is min(client's, this).
+    /// Largest message we accept or send; the negotiated msize is min(client's, this). Default
+    /// [`DEFAULT_MSIZE`].
     pub msize: u32,
     /// Most fids one connection may hold; attach/walk beyond it fail with "too many fids".
     /// Inferno's registry has no such cap; the default, 65,536, lets one connection hold that
@@ -38,10 +41,15 @@ pub struct Limits {
     pub message_timeout: Duration,
 }
 
+/// The largest msize a server accepts unless told otherwise: 64 KiB of data a message. A client
+/// gets what it offers up to this, so Inferno's clients, offering 8216, get 8216, exactly as
+/// Inferno's own servers answer them.
+pub const DEFAULT_MSIZE: u32 = 65_536 + super::super::msg::IOHDRSZ;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            msize: 8192 + super::super::msg::IOHDRSZ,
+            msize: DEFAULT_MSIZE,
             max_fids: 65_536,
             max_outstanding: 256,
             max_connections: 1024,
