@@ -21,7 +21,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::conn_core::{Action, ServerCore};
 use super::ops::FidEntry;
-use super::tasks::Tasks;
+use super::tasks::{Tasks, Work};
 use super::{ConnCtx, FileSystem, FsError, Limits};
 use crate::styx::Body;
 
@@ -231,13 +231,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
                 Action::Start { tag, body } => {
                     tracing::debug!("9p {}: <- tag {tag} {body:?}", self.conn.ctx.peer);
                     let conn = self.conn.clone();
-                    let work = Box::pin(async move {
-                        let (name, start) = (body.name(), std::time::Instant::now());
-                        let r = conn.handle(body).await;
-                        let rerror = r.as_ref().err().map(FsError::text);
-                        crate::metrics::styx_request(name, start.elapsed(), rerror);
-                        r
-                    });
+                    let name = body.name();
+                    let work = match body {
+                        // A read may wait for a long time: its future is a read's alone.
+                        Body::Tread { fid, offset, count } => {
+                            timed(name, async move { conn.read(fid, offset, count).await })
+                        }
+                        body => timed(name, async move { conn.handle(body).await }),
+                    };
                     if let Some((tag, r)) = self.tasks.start(tag, work) {
                         log_reply(&self.conn.ctx.peer, tag, &r);
                         self.core.complete(tag, r);
@@ -366,6 +367,20 @@ pub(super) struct Conn<F: FileSystem> {
     owed: Mutex<Vec<Arc<FidEntry<F::Fid>>>>,
     /// The fid cap was reached and said so in the log (once per connection).
     pub(super) fid_cap_logged: std::sync::atomic::AtomicBool,
+}
+
+/// `work` as a request's future, its time and outcome counted in the metrics under `name`.
+fn timed<W>(name: &'static str, work: W) -> Work
+where
+    W: Future<Output = Result<Body, FsError>> + Send + 'static,
+{
+    Box::pin(async move {
+        let start = std::time::Instant::now();
+        let r = work.await;
+        let rerror = r.as_ref().err().map(FsError::text);
+        crate::metrics::styx_request(name, start.elapsed(), rerror);
+        r
+    })
 }
 
 /// The 9P traffic at debug level: each request as it starts, each reply as it completes.

@@ -190,21 +190,7 @@ impl<F: FileSystem> Conn<F> {
                     iounit: self.iounit(opened.iounit),
                 })
             }
-            Body::Tread { fid, offset, count } => {
-                let e = self.entry(fid)?;
-                match lock(&e.meta).mode {
-                    None => return Err(ENOTOPEN.into()),
-                    Some(m) if m & 3 == OWRITE => return Err(EACCESS.into()),
-                    Some(_) => {}
-                }
-                // styxservers' canread: a count beyond one message is an error, not clipped.
-                if count > self.msize().saturating_sub(IOHDRSZ) {
-                    return Err(ECOUNT.into());
-                }
-                let mut data = self.fs.read(&e.state, offset, count).await?;
-                data.truncate(count as usize);
-                Ok(Body::Rread { data })
-            }
+            Body::Tread { fid, offset, count } => self.read(fid, offset, count).await,
             Body::Twrite { fid, offset, data } => {
                 let e = self.entry(fid)?;
                 match lock(&e.meta).mode {
@@ -250,6 +236,24 @@ impl<F: FileSystem> Conn<F> {
             }
             _ => Err(EBADARG.into()),
         }
+    }
+
+    /// A Tread. Apart from [`Conn::handle`], so that a read that waits (an `event` or feed read,
+    /// held until something changes) keeps only its own state, not that of every request.
+    pub(super) async fn read(&self, fid: u32, offset: u64, count: u32) -> Result<Body, FsError> {
+        let e = self.entry(fid)?;
+        match lock(&e.meta).mode {
+            None => return Err(ENOTOPEN.into()),
+            Some(m) if m & 3 == OWRITE => return Err(EACCESS.into()),
+            Some(_) => {}
+        }
+        // styxservers' canread: a count beyond one message is an error, not clipped.
+        if count > self.msize().saturating_sub(IOHDRSZ) {
+            return Err(ECOUNT.into());
+        }
+        let mut data = self.fs.read(&e.state, offset, count).await?;
+        data.truncate(count as usize);
+        Ok(Body::Rread { data })
     }
 
     async fn walk(&self, fid: u32, newfid: u32, wnames: Vec<String>) -> Result<Body, FsError> {
