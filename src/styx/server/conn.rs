@@ -184,6 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, F: FileSystem> Driver<S, F> {
                 Poll::Pending => {}
             }
             if !progress {
+                self.core.release_idle_buffers();
                 return self.poll_timeouts(cx);
             }
             self.clock.active = Instant::now();
