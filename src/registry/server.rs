@@ -484,7 +484,9 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     match auth {
-        Some(auth) => registry.serve_authenticated(stream, peer, auth).await,
+        // Boxed: the handshake and the ssl layer are large, and a connection without them
+        // should not carry their room.
+        Some(auth) => Box::pin(registry.serve_authenticated(stream, peer, auth)).await,
         None => {
             let ctx = ConnCtx {
                 authenticated_user: None,

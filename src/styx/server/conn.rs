@@ -67,16 +67,18 @@ where
     let result = poll_fn(|cx| driver.poll(cx)).await;
     // The requests go first (their futures are dropped), then every fid is clunked, those a
     // Tversion's unfinished reset still owes included.
+    // What runs once the connection has ended is boxed, so that a connection does not carry
+    // its room for the whole of its life.
     driver.tasks.clear();
     driver.resetting = None;
-    conn.reset().await;
+    Box::pin(conn.reset()).await;
     guard.0 = None;
     // Replies already queued still go out, unless the peer has stopped reading.
     let timeout = conn.limits.message_timeout;
-    let _ = tokio::time::timeout(timeout, async {
+    let _ = Box::pin(tokio::time::timeout(timeout, async {
         poll_fn(|cx| driver.poll_write_out(cx).map_ok(|_| ())).await?;
         driver.stream.shutdown().await
-    })
+    }))
     .await;
     match result {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
