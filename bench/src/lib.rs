@@ -561,53 +561,60 @@ async fn run_system<S: System>(
     }
 }
 
-/// Scenario 5's memory on a fresh process of the system (`fresh`), as memory per service is
-/// measured: after the other scenarios, ours read 4,375 to 7,780 B per connection, by run.
-async fn connection_memory<S: System>(fresh: BenchResult<S>, plan: &Plan, report: &mut Report) {
+/// One memory figure read on a fresh process of the system (`fresh`), as memory per service is
+/// measured first on its own: read after other scenarios, a server reuses what they freed (ours
+/// read 1,412 to 3,305 B per idle watcher so, and 4,375 to 7,780 B per connection, by run).
+/// `measure` gives the bytes per item; the figure goes in the report as `name`.
+async fn fresh_memory<S, M, Fut>(
+    fresh: BenchResult<S>,
+    (name, what, note): (&str, &str, &str),
+    report: &mut Report,
+    measure: M,
+) where
+    S: System,
+    M: FnOnce(Arc<S>) -> Fut,
+    Fut: std::future::Future<Output = BenchResult<Option<f64>>>,
+{
     let sys = match fresh {
         Ok(sys) => Arc::new(sys),
-        Err(e) => return failed("bench", "a fresh server for connections", &e),
+        Err(e) => return failed("bench", &format!("a fresh server: {what}"), &e),
     };
-    let (label, n) = (sys.label(), plan.connections);
-    match scenarios::connections(&sys, n).await {
-        Ok(f) => {
-            memory(
-                label,
-                "per connected client",
-                f.bytes_per_client,
-                &format!("one registration each, {n} on a fresh server"),
-            );
-            if let Some(b) = f.bytes_per_client {
-                report.set("memory-per-connection-B", Better::Lower, Side::of(label), b);
+    let label = sys.label();
+    match measure(sys).await {
+        Ok(b) => {
+            memory(label, what, b, note);
+            if let Some(b) = b {
+                report.set(name, Better::Lower, Side::of(label), b);
             }
         }
-        Err(e) => failed(label, "connections on a fresh server", &e),
+        Err(e) => failed(label, what, &e),
     }
 }
 
-/// Scenario 4b on a fresh process of the system (`fresh`), as memory per service is measured
-/// first on its own: what a server holds per watcher read after other scenarios counts only what
-/// they left free for it to reuse (ours read 1,412 to 3,305 B so, by run).
+/// Scenario 5's memory per connection holding a registration, on a fresh process.
+async fn connection_memory<S: System>(fresh: BenchResult<S>, plan: &Plan, report: &mut Report) {
+    let n = plan.connections;
+    let note = format!("one registration each, {n} on a fresh server");
+    let what = (
+        "memory-per-connection-B",
+        "per connected client",
+        note.as_str(),
+    );
+    fresh_memory(fresh, what, report, |sys| async move {
+        Ok(scenarios::connections(&sys, n).await?.bytes_per_client)
+    })
+    .await;
+}
+
+/// Scenario 4b's memory per idle watcher, on a fresh process.
 async fn idle_watcher_memory<S: System>(fresh: BenchResult<S>, plan: &Plan, report: &mut Report) {
-    let sys = match fresh {
-        Ok(sys) => Arc::new(sys),
-        Err(e) => return failed("bench", "a fresh server for idle watchers", &e),
-    };
-    let (label, n) = (sys.label(), plan.idle_watchers);
-    match scenarios::idle_watchers(&sys, n).await {
-        Ok(b) => {
-            memory(
-                label,
-                "per idle watcher",
-                b,
-                &format!("at {n}, a fresh server"),
-            );
-            if let Some(b) = b {
-                report.set("memory-per-watcher-B", Better::Lower, Side::of(label), b);
-            }
-        }
-        Err(e) => failed(label, "idle watchers", &e),
-    }
+    let n = plan.idle_watchers;
+    let note = format!("at {n}, a fresh server");
+    let what = ("memory-per-watcher-B", "per idle watcher", note.as_str());
+    fresh_memory(fresh, what, report, |sys| async move {
+        scenarios::idle_watchers(&sys, n).await
+    })
+    .await;
 }
 
 /// Scenarios 2 and 4a: grows one catalogue through the find sizes, timing finds at each size,
