@@ -82,7 +82,7 @@ async fn read_changes(handle: EventHandle, tx: watch::Sender<Report>, slot: Slot
                 }
                 Err(e) => {
                     // Unshared first, so that a stream made from now on opens `event` anew.
-                    stop_sharing(&slot, &tx).await;
+                    stop_sharing(&mut *slot.lock().await, &tx);
                     tx.send_replace(Report::Failed(e));
                     return;
                 }
@@ -91,9 +91,7 @@ async fn read_changes(handle: EventHandle, tx: watch::Sender<Report>, slot: Slot
                 let mut held = slot.lock().await;
                 // A stream may have joined since the last one went.
                 if tx.receiver_count() == 0 {
-                    if held.as_ref().is_some_and(|s| s.same_channel(&tx)) {
-                        *held = None;
-                    }
+                    stop_sharing(&mut held, &tx);
                     return;
                 }
             }
@@ -101,9 +99,8 @@ async fn read_changes(handle: EventHandle, tx: watch::Sender<Report>, slot: Slot
     }
 }
 
-/// Takes `tx` out of the connection's slot if it is still there.
-async fn stop_sharing(slot: &Slot, tx: &watch::Sender<Report>) {
-    let mut held = slot.lock().await;
+/// Takes `tx` out of the connection's slot (`held`, locked by the caller) if it is still there.
+fn stop_sharing(held: &mut Option<watch::Sender<Report>>, tx: &watch::Sender<Report>) {
     if held.as_ref().is_some_and(|s| s.same_channel(tx)) {
         *held = None;
     }
