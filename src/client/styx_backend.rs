@@ -53,12 +53,6 @@ async fn open(root: &Fid, name: &str, mode: u8) -> styx::Result<Fid> {
     Ok(f)
 }
 
-/// The msize a registry session asks for: 64 KiB of data a message. Inferno's registry (and any
-/// styxservers program) answers with its own 8216, and then everything is as Limbo's client would
-/// have it; a registry of ours gives 64 KiB, and a long `index` or `find` answer comes in an
-/// eighth of the messages.
-pub const REGISTRY_MSIZE: u32 = 65_536 + styx::IOHDRSZ;
-
 /// Most reads in flight while reading a long `index` or `find` text ahead.
 const READ_AHEAD: usize = 32;
 
@@ -119,11 +113,14 @@ async fn write_once(f: &Fid, offset: u64, data: &[u8]) -> Result<()> {
 }
 
 impl StyxSession {
-    /// Tversion (msize 8216) and Tattach as `user` with no auth fid and an empty aname on `conn`,
-    /// then walks to and opens `index`.
+    /// Tversion (msize [`styx::LARGE_MSIZE`]) and Tattach as `user` with no auth fid and an
+    /// empty aname on `conn`, then walks to and opens `index`.
     pub async fn attach(conn: BoxConn, user: &str) -> Result<StyxSession> {
         let mount_err = |e: styx::Error| Error::Mount(e.to_string());
-        let client = Client::connect_with_msize(conn, REGISTRY_MSIZE)
+        // 64 KiB a message where the registry grants it (ours): a long `index` or `find`
+        // answer comes in an eighth of the messages. Inferno's registry (any styxservers
+        // program) answers 8216, and then everything is as Limbo's client would have it.
+        let client = Client::connect_with_msize(conn, styx::LARGE_MSIZE)
             .await
             .map_err(mount_err)?;
         let root = client.attach(user, "").await.map_err(mount_err)?;

@@ -31,8 +31,9 @@ pub use codec::{DecodeError, EncodeError};
 pub use error::{Error, Result};
 pub use fid::Fid;
 pub use msg::{
-    Body, DMAPPEND, DMAUTH, DMDIR, DMEXCL, IOHDRSZ, MAXWELEM, Msg, NOFID, NOTAG, OEXEC, ORCLOSE,
-    ORDWR, OREAD, OTRUNC, OWRITE, QTAPPEND, QTAUTH, QTDIR, QTEXCL, QTFILE, Qid, Stat, VERSION,
+    Body, DMAPPEND, DMAUTH, DMDIR, DMEXCL, IOHDRSZ, LARGE_MSIZE, MAXWELEM, Msg, NOFID, NOTAG,
+    OEXEC, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE, QTAPPEND, QTAUTH, QTDIR, QTEXCL, QTFILE, Qid,
+    Stat, VERSION,
 };
 
 #[cfg(test)]

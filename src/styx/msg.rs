@@ -12,6 +12,11 @@ pub const NOFID: u32 = 0xFFFF_FFFF;
 pub const MAXWELEM: usize = 16;
 /// Header bytes of Rread/Twrite beyond the data: the data of one message is at most msize − IOHDRSZ.
 pub const IOHDRSZ: u32 = 24;
+
+/// 64 KiB of data a message: the msize our registry client asks for and our server grants by
+/// default. Inferno's servers answer it with their own 8216, and Inferno's clients, offering 8216,
+/// get 8216 from ours.
+pub const LARGE_MSIZE: u32 = 65_536 + IOHDRSZ;
 /// The version string we speak.
 pub const VERSION: &str = "9P2000";
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest message we accept or send; the negotiated msize is min(client's, this). Default
-    /// 65,560: 64 KiB of data a message. A client gets what it offers up to this, so Inferno's
-    /// clients, offering 8216, get 8216, exactly as Inferno's own servers answer them.
+    /// [`LARGE_MSIZE`](crate::styx::LARGE_MSIZE), 65,560: 64 KiB of data a message. A client
+    /// gets what it offers up to this, so Inferno's clients, offering 8216, get 8216, exactly
+    /// as Inferno's own servers answer them.
     pub msize: u32,
     /// Most fids one connection may hold; attach/walk beyond it fail with "too many fids".
     /// Inferno's registry has no such cap; the default, 65,536, lets one connection hold that
@@ -42,13 +43,10 @@ pub struct Limits {
     pub message_timeout: Duration,
 }
 
-/// The default of [`Limits::msize`].
-const DEFAULT_MSIZE: u32 = 65_536 + super::super::msg::IOHDRSZ;
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            msize: DEFAULT_MSIZE,
+            msize: super::super::msg::LARGE_MSIZE,
             max_fids: 65_536,
             max_outstanding: 256,
             max_connections: 1024,
