@@ -66,9 +66,8 @@ where
     };
     let result = poll_fn(|cx| driver.poll(cx)).await;
     // The requests go first (their futures are dropped), then every fid is clunked, those a
-    // Tversion's unfinished reset still owes included.
-    // What runs once the connection has ended is boxed, so that a connection does not carry
-    // its room for the whole of its life.
+    // Tversion's unfinished reset still owes included. What runs once the connection has ended
+    // is boxed, so that a connection does not carry its room for the whole of its life.
     driver.tasks.clear();
     driver.resetting = None;
     Box::pin(conn.reset()).await;
