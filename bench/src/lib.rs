@@ -315,17 +315,13 @@ pub async fn run(args: Args) -> RunResult {
         .map_or_else(|| "not ours to read".to_string(), |p| p.to_string());
     println!("ours  registry at {} (server pid {pid})", ours.addr());
     run_system(Arc::new(ours), &plan, &want, &mut report, &mut extra).await;
-    if want(Scenario::Memory) {
-        let fresh = match &args.mount {
+    let fresh = || async {
+        match &args.mount {
             Some(a) => ours::Ours::at(a),
             None => ours::Ours::spawn().await,
-        };
-        idle_watcher_memory(fresh, &plan, &mut report).await;
-    }
-    // A registry given with -m is not ours to read the memory of, nor to load again.
-    if want(Scenario::Connections) && args.mount.is_none() {
-        connection_memory(ours::Ours::spawn().await, &plan, &mut report).await;
-    }
+        }
+    };
+    fresh_memories(fresh, &plan, &want, &mut report).await;
 
     if !args.no_etcd {
         run_etcd(&args, &plan, &want, &mut report).await;
@@ -420,14 +416,8 @@ async fn run_etcd(args: &Args, plan: &Plan, want: &impl Fn(Scenario) -> bool, re
             let pid = e.pid().map_or_else(String::new, |p| p.to_string());
             println!("etcd  started {} (pid {pid})", args.etcd_bin);
             run_system(Arc::new(e), plan, want, report, &mut Extra::default()).await;
-            if want(Scenario::Memory) {
-                let fresh = etcd::Etcd::spawn(&args.etcd_bin).await;
-                idle_watcher_memory(fresh, plan, report).await;
-            }
-            if want(Scenario::Connections) {
-                let fresh = etcd::Etcd::spawn(&args.etcd_bin).await;
-                connection_memory(fresh, plan, report).await;
-            }
+            let fresh = || etcd::Etcd::spawn(&args.etcd_bin);
+            fresh_memories(fresh, plan, want, report).await;
         }
         Err(e) => println!("etcd  not measured: {e}"),
     }
@@ -447,14 +437,8 @@ async fn run_zookeeper(
                 args.zookeeper_jar
             );
             run_system(Arc::new(z), plan, want, report, &mut Extra::default()).await;
-            if want(Scenario::Memory) {
-                let fresh = zookeeper::ZooKeeper::spawn(&args.java, &args.zookeeper_jar).await;
-                idle_watcher_memory(fresh, plan, report).await;
-            }
-            if want(Scenario::Connections) {
-                let fresh = zookeeper::ZooKeeper::spawn(&args.java, &args.zookeeper_jar).await;
-                connection_memory(fresh, plan, report).await;
-            }
+            let fresh = || zookeeper::ZooKeeper::spawn(&args.java, &args.zookeeper_jar);
+            fresh_memories(fresh, plan, want, report).await;
         }
         Err(e) => println!("zookeeper not measured: {e}"),
     }
@@ -561,6 +545,26 @@ async fn run_system<S: System>(
     }
 }
 
+/// Memory per idle watcher and per connection, each on a fresh process of the system made by
+/// `spawn`.
+async fn fresh_memories<S, F, Fut>(
+    spawn: F,
+    plan: &Plan,
+    want: &impl Fn(Scenario) -> bool,
+    report: &mut Report,
+) where
+    S: System,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = BenchResult<S>>,
+{
+    if want(Scenario::Memory) {
+        idle_watcher_memory(spawn().await, plan, report).await;
+    }
+    if want(Scenario::Connections) {
+        connection_memory(spawn().await, plan, report).await;
+    }
+}
+
 /// One memory figure read on a fresh process of the system (`fresh`), as memory per service is
 /// measured first on its own: read after other scenarios, a server reuses what they freed (ours
 /// read 1,412 to 3,305 B per idle watcher so, and 4,375 to 7,780 B per connection, by run).
@@ -580,6 +584,10 @@ async fn fresh_memory<S, M, Fut>(
         Err(e) => return failed("bench", &format!("a fresh server: {what}"), &e),
     };
     let label = sys.label();
+    // A registry given with -m is not ours to read the memory of, nor to load again.
+    if sys.pid().is_none() {
+        return memory(label, what, None, note);
+    }
     match measure(sys).await {
         Ok(b) => {
             memory(label, what, b, note);
