@@ -59,6 +59,11 @@ struct ReadKind {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SettledLabel {
+    result: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -83,6 +88,8 @@ struct Metrics {
     revision: Gauge,
     store_connected: Gauge,
     store_lag: Gauge,
+    store_expiries: Counter,
+    store_settled: Family<SettledLabel, Counter>,
     seen_labels: Mutex<HashSet<String>>,
 }
 
@@ -106,6 +113,8 @@ impl Metrics {
             revision: Gauge::default(),
             store_connected: Gauge::default(),
             store_lag: Gauge::default(),
+            store_expiries: Counter::default(),
+            store_settled: Family::default(),
             seen_labels: Mutex::new(HashSet::new()),
             registry: Registry::default(),
         };
@@ -180,6 +189,18 @@ impl Metrics {
             m.store_connected.clone(),
         );
         registry.register(
+            "store_session_expiries",
+            "With etcd: times the front-end's lease went unconfirmed for its TTL, so that it \
+             closed its clients' connections and refused changes until etcd confirmed a lease",
+            m.store_expiries.clone(),
+        );
+        registry.register(
+            "store_unanswered_writes",
+            "With etcd: writes whose transaction got no answer, fenced off and then found \
+             applied (result=applied) or not (result=fenced)",
+            m.store_settled.clone(),
+        );
+        registry.register(
             "store_lag_seconds",
             "With --etcd: seconds since etcd last answered this server",
             m.store_lag.clone(),
@@ -238,6 +259,22 @@ pub fn limit_hits(limit: &'static str, n: u64) {
             limit: limit.to_string(),
         })
         .inc_by(n);
+}
+
+/// The front-end's etcd lease went unconfirmed for its TTL (its clients were disconnected).
+pub fn store_session_expired() {
+    METRICS.store_expiries.inc();
+}
+
+/// A write that got no answer from etcd was fenced off and found `applied` or not.
+pub fn store_write_settled(applied: bool) {
+    let result = if applied { "applied" } else { "fenced" };
+    METRICS
+        .store_settled
+        .get_or_create(&SettledLabel {
+            result: result.to_string(),
+        })
+        .inc();
 }
 
 /// `listener` is at its connection cap.

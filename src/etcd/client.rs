@@ -124,6 +124,9 @@ impl Etcd {
         let deadline = Instant::now() + inner.opts.deadline;
         let start = inner.current.load(Ordering::Relaxed);
         let mut i = start;
+        // Whether an attempt may have reached a member: then the call's failure leaves the
+        // request's outcome unknown (spec/etcd.md, "Writes that get no answer").
+        let mut maybe_sent = false;
         loop {
             let (name, channel) = &inner.channels[i % n];
             let why =
@@ -132,15 +135,31 @@ impl Etcd {
                         inner.current.store(i % n, Ordering::Relaxed);
                         return Ok(v);
                     }
-                    Ok(Err(status)) if !EtcdError::retryable(&status) => {
+                    Ok(Err(status)) if !EtcdError::retryable(&status) && !maybe_sent => {
                         return Err(EtcdError::Refused(status.message().to_string()));
                     }
-                    Ok(Err(status)) => format!("{name}: {}", status.message()),
-                    Err(_) => format!("{name}: no answer within {:?}", inner.opts.attempt_timeout),
+                    Ok(Err(status)) if !EtcdError::retryable(&status) => {
+                        return Err(EtcdError::Unknown(format!(
+                            "{name}: {} (an earlier attempt got no answer)",
+                            status.message()
+                        )));
+                    }
+                    Ok(Err(status)) => {
+                        maybe_sent |= !EtcdError::never_sent(&status);
+                        format!("{name}: {}", status.message())
+                    }
+                    Err(_) => {
+                        maybe_sent = true;
+                        format!("{name}: no answer within {:?}", inner.opts.attempt_timeout)
+                    }
                 };
             tracing::debug!("etcd: {why}");
             if Instant::now() >= deadline {
-                return Err(EtcdError::Unavailable(why));
+                return Err(if maybe_sent {
+                    EtcdError::Unknown(why)
+                } else {
+                    EtcdError::Unavailable(why)
+                });
             }
             i += 1;
             if (i - start).is_multiple_of(n) {
@@ -189,6 +208,21 @@ impl Etcd {
         }
         kvs.sort_by_key(|kv| kv.create_revision);
         Ok((kvs, revision))
+    }
+
+    /// The key `key`, if it is there.
+    pub(crate) async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, EtcdError> {
+        let req = RangeRequest {
+            key: key.to_vec().into(),
+            ..Default::default()
+        };
+        let resp = self
+            .call(|ch| {
+                let req = req.clone();
+                async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
+            })
+            .await?;
+        Ok(resp.kvs.into_iter().next())
     }
 
     /// One transaction. A transaction whose answer was lost may have been committed: callers
@@ -279,5 +313,31 @@ impl Etcd {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member that refuses the connection never saw the request: the call's failure is a
+    /// refusal, not an unknown outcome.
+    #[tokio::test]
+    async fn a_refused_connection_is_never_sent() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let mut opts = EtcdOptions::new(vec![format!("127.0.0.1:{port}")]);
+        opts.deadline = Duration::from_millis(10);
+        let etcd = Etcd::new(opts).unwrap();
+        let err = etcd.range_prefix(b"/x/").await.unwrap_err();
+        assert!(matches!(err, EtcdError::Unavailable(_)), "{err}");
+        let (_, ch) = &etcd.inner.channels[0];
+        let status = KvClient::new(ch.clone())
+            .range(RangeRequest::default())
+            .await
+            .unwrap_err();
+        assert!(EtcdError::never_sent(&status), "{status:?}");
     }
 }

@@ -22,7 +22,13 @@ impl Server {
         let fs = Arc::clone(self.fs());
         let token = fs.token();
         let id = fs.catalog().create(owner, Some(token), now());
-        let file = NewFile { fs, id, token };
+        let epoch = fs.session_epoch();
+        let file = NewFile {
+            fs,
+            id,
+            token,
+            epoch,
+        };
         file.write(line).await?;
         Ok(file)
     }
@@ -39,12 +45,20 @@ pub(crate) struct NewFile {
     fs: Arc<RegistryFs>,
     id: EntryId,
     token: FidRef,
+    /// The store's session epoch when it was made: a later expiry ends it.
+    epoch: u64,
 }
 
 impl NewFile {
     /// A further write to the registration (`attr val ...`).
     pub(crate) async fn write(&self, text: &str) -> Result<(), Diagnostic> {
         self.fs.write_service(self.id, text).await
+    }
+
+    /// Resolves when the registration may be gone from the store behind it (a session expiry
+    /// with etcd: spec/etcd.md); never in memory.
+    pub(crate) fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.fs.session_expiry(self.epoch)
     }
 }
 

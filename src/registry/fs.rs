@@ -42,6 +42,9 @@ pub struct RegistryFs {
     feed: AtomicBool,
     /// The catalog's home in etcd, when it has one (`registry serve --etcd`): changes go there.
     store: OnceLock<Arc<EtcdStore>>,
+    /// Counts the store's session expiries: every client connection (9P or shim registration)
+    /// made before one is closed by it (spec/etcd.md, "A front-end cut off from etcd").
+    expiries: watch::Sender<u64>,
 }
 
 /// What an open `watch` fid of the feed holds once its request is written.
@@ -158,6 +161,33 @@ impl RegistryFs {
             next_fid: AtomicU64::new(0),
             feed: AtomicBool::new(true),
             store: OnceLock::new(),
+            expiries: watch::Sender::new(0),
+        }
+    }
+
+    /// The store's session expired: closes every client connection made before now. How many
+    /// were told.
+    pub(crate) fn expire_sessions(&self) -> usize {
+        self.expiries.send_modify(|n| *n += 1);
+        self.expiries.receiver_count()
+    }
+
+    /// How many session expiries there have been: what a connection or registration made now
+    /// outlives until the next one.
+    pub(crate) fn session_epoch(&self) -> u64 {
+        *self.expiries.borrow()
+    }
+
+    /// Resolves once there has been a session expiry after `epoch` (never without etcd).
+    pub(crate) fn session_expiry(
+        &self,
+        epoch: u64,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.expiries.subscribe();
+        async move {
+            if rx.wait_for(|n| *n > epoch).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     }
 

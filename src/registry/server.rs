@@ -265,12 +265,24 @@ impl Server {
     }
 
     /// Serves 9P on one already-accepted stream until it ends. When it returns, everything the
-    /// connection registered without `persist` is gone and watchers have been told.
+    /// connection registered without `persist` is gone and watchers have been told. With etcd,
+    /// a session expiry (the lease unconfirmed for its TTL: spec/etcd.md) ends it too.
     pub async fn serve_connection<S>(&self, stream: S, ctx: ConnCtx) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        serve_connection(stream, self.fs.clone(), ctx, self.limits.clone()).await
+        let serving = serve_connection(stream, self.fs.clone(), ctx, self.limits.clone());
+        if self.fs.in_memory() {
+            return serving.await;
+        }
+        let expiry = self.fs.session_expiry(self.fs.session_epoch());
+        tokio::select! {
+            r = serving => r,
+            () = expiry => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed: the registry's etcd lease went unconfirmed for its TTL",
+            )),
+        }
     }
 
     /// Authenticates one already-accepted stream with `auth`, then serves 9P on it as the

@@ -20,7 +20,7 @@ use crate::etcd::{Etcd, EtcdError, EtcdOptions};
 use crate::wire::{self, Diagnostic};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "/registries/";
@@ -75,10 +75,34 @@ pub(crate) struct EtcdStore {
     last_answer: std::sync::Mutex<std::time::Instant>,
     /// The registry it stores, for the tasks that outlive a request.
     fs: Weak<RegistryFs>,
+    /// `PREFIX fence/HOLDER`: a key of this front-end's, on its lease, that every write answered
+    /// to a client compares (its mod revision must be [`EtcdStore::fence`]). Writing it fences
+    /// off every request sent before: one that reaches etcd later fails (spec/etcd.md, "Writes
+    /// that get no answer").
+    fence_key: Vec<u8>,
+    /// The fence key's mod revision as this front-end last wrote it.
+    fence: AtomicI64,
+    /// When the newest keep-alive that etcd confirmed was sent: the lease lives at least until
+    /// then + TTL, and may be gone after that.
+    confirmed: std::sync::Mutex<Instant>,
+    /// This front-end has not heard its lease confirmed for longer than the TTL: its clients'
+    /// registrations may be gone from etcd. Their connections were closed, and changes are
+    /// refused without being sent until the lease is confirmed and the fence written again.
+    expired: AtomicBool,
     /// Set by [`EtcdStore::close`]: the lease is no longer kept alive.
     closed: AtomicBool,
     /// A re-registration after a lost lease is running.
     recovering: AtomicBool,
+}
+
+/// What a write that got no answer turned out to be, once fenced off.
+enum Settled {
+    /// It was applied; the fence's revision, which the replica must reach to show it.
+    Applied(i64),
+    /// It was not, and now never will be.
+    NotApplied,
+    /// The registry is closing: nothing more is known.
+    Closed,
 }
 
 /// Why a commit did not go through.
@@ -129,6 +153,16 @@ fn delete_op(key: Vec<u8>) -> RequestOp {
     }
 }
 
+/// `key`'s mod revision is `rev`: for the fence, which a write must find as this front-end left
+/// it.
+fn fenced_by(key: &[u8], rev: i64) -> Compare {
+    compare(
+        key,
+        compare::CompareTarget::Mod,
+        compare::TargetUnion::ModRevision(rev),
+    )
+}
+
 fn compare(key: &[u8], target: compare::CompareTarget, value: compare::TargetUnion) -> Compare {
     Compare {
         result: compare::CompareResult::Equal as i32,
@@ -140,10 +174,23 @@ fn compare(key: &[u8], target: compare::CompareTarget, value: compare::TargetUni
 
 /// The key a failed transaction's `get_op` read, if it is there.
 fn failed_read(resp: rpc::TxnResponse) -> Option<KeyValue> {
-    resp.responses.into_iter().find_map(|r| match r.response {
-        Some(response_op::Response::ResponseRange(range)) => range.kvs.into_iter().next(),
-        _ => None,
-    })
+    reads(resp).into_iter().next().flatten()
+}
+
+/// What each `get_op` of a transaction's answer read (`None`: the key is absent), in order.
+fn reads(resp: rpc::TxnResponse) -> Vec<Option<KeyValue>> {
+    resp.responses
+        .into_iter()
+        .filter_map(|r| match r.response {
+            Some(response_op::Response::ResponseRange(range)) => Some(range.kvs.into_iter().next()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether etcd refused a request because the lease it names is gone.
+fn lease_gone(e: &EtcdError) -> bool {
+    matches!(e, EtcdError::Refused(m) if m.contains("lease not found"))
 }
 
 impl EtcdStore {
@@ -161,6 +208,7 @@ impl EtcdStore {
         let holder = random_holder();
         let mut keys = cfg.prefix.as_bytes().to_vec();
         keys.extend_from_slice(b"svc/");
+        let fence_key = format!("{}fence/{holder:016x}", cfg.prefix).into_bytes();
         let store = Arc::new(EtcdStore {
             etcd,
             keys,
@@ -172,7 +220,12 @@ impl EtcdStore {
             fs: Arc::downgrade(fs),
             closed: AtomicBool::new(false),
             recovering: AtomicBool::new(false),
+            fence_key,
+            fence: AtomicI64::new(0),
+            confirmed: std::sync::Mutex::new(Instant::now()),
+            expired: AtomicBool::new(false),
         });
+        store.write_fence(None).await?;
         fs.catalog().make_replica(holder);
         let rev = store.reload(fs).await?;
         tracing::info!(
@@ -183,7 +236,66 @@ impl EtcdStore {
         );
         tokio::spawn(Arc::clone(&store).watch_loop(Arc::downgrade(fs), rev + 1));
         tokio::spawn(Arc::clone(&store).keep_alive_loop(Arc::downgrade(fs)));
+        tokio::spawn(Arc::clone(&store).expiry_loop(Arc::downgrade(fs)));
         Ok(store)
+    }
+
+    /// Writes the fence key (on the current lease), fencing off every write sent before, and
+    /// reads `key` in the same transaction: what it held at that revision, which no request sent
+    /// before can change any more. `Ok(None)` when the lease is gone: its expiry deleted the
+    /// fence key, which fences off the same writes; `key` is then read on its own.
+    async fn write_fence(&self, key: Option<&[u8]>) -> Result<Option<KeyValue>, EtcdError> {
+        let lease = self.lease.load(Ordering::Relaxed);
+        let mut success = vec![put_op(self.fence_key.clone(), String::new(), Some(lease))];
+        success.extend(key.map(|k| get_op(k.to_vec())));
+        let txn = TxnRequest {
+            compare: vec![],
+            success,
+            failure: vec![],
+        };
+        match self.etcd.txn(txn).await {
+            Ok(resp) => {
+                self.answered();
+                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+                self.fence.fetch_max(rev, Ordering::Relaxed);
+                Ok(reads(resp).into_iter().next().flatten())
+            }
+            Err(e) if lease_gone(&e) => {
+                self.answered();
+                let Some(key) = key else { return Ok(None) };
+                let kvs = self.etcd.get(key).await?;
+                Ok(kvs)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A write whose transaction got no answer: fences it off, then tells from what `key`
+    /// holds whether it was applied (the key holds `value`) or not, and now never will be.
+    /// Waits as long as etcd does not answer; a session expiry closes the client's connection,
+    /// which drops this wait, and the write's outcome stays unknown to it.
+    async fn settle(&self, key: &[u8], applied: impl Fn(Option<&KeyValue>) -> bool) -> Settled {
+        let mut pause = RETRY_PAUSE;
+        loop {
+            match self.write_fence(Some(key)).await {
+                Ok(kv) if applied(kv.as_ref()) => {
+                    crate::metrics::store_write_settled(true);
+                    return Settled::Applied(self.fence.load(Ordering::Relaxed));
+                }
+                Ok(_) => {
+                    crate::metrics::store_write_settled(false);
+                    return Settled::NotApplied;
+                }
+                Err(e) => {
+                    self.unavailable("fencing a write that got no answer", &e);
+                    if self.closed.load(Ordering::Relaxed) {
+                        return Settled::Closed;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
     }
 
     fn key(&self, name: &str) -> Vec<u8> {
@@ -202,6 +314,12 @@ impl EtcdStore {
         } else {
             Some(self.lease.load(Ordering::Relaxed))
         }
+    }
+
+    /// Whether changes are refused without being sent: the lease has not been confirmed for
+    /// longer than its TTL.
+    fn is_expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
     }
 
     fn unavailable(&self, what: &str, e: &EtcdError) -> Diagnostic {
@@ -310,13 +428,31 @@ impl EtcdStore {
                 compare::TargetUnion::ModRevision(s.modrev),
             ),
         };
+        if self.is_expired() {
+            // Not sent: a refusal that holds.
+            return Err(Refusal::Final(Diagnostic::StoreUnavailable));
+        }
+        let fence = self.fence.load(Ordering::Relaxed);
         let txn = TxnRequest {
-            compare: vec![guard],
+            compare: vec![guard, fenced_by(&self.fence_key, fence)],
             success: vec![put_op(key.clone(), value.clone(), self.lease_for(&rec))],
-            failure: vec![get_op(key)],
+            failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
         };
         let resp = match self.etcd.txn(txn).await {
             Ok(r) => r,
+            Err(e) if e.outcome_unknown() => {
+                self.unavailable("commit", &e);
+                let ours =
+                    |kv: Option<&KeyValue>| kv.is_some_and(|kv| *kv.value == *value.as_bytes());
+                return match self.settle(&key, ours).await {
+                    Settled::Applied(rev) => {
+                        Self::echo(fs, rev).await;
+                        Ok(())
+                    }
+                    Settled::NotApplied => Err(Refusal::Stale),
+                    Settled::Closed => Err(Refusal::Final(Diagnostic::StoreUnavailable)),
+                };
+            }
             Err(e) => return Err(Refusal::Final(self.unavailable("commit", &e))),
         };
         self.answered();
@@ -326,7 +462,14 @@ impl EtcdStore {
             Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
             return Ok(());
         }
-        match failed_read(resp) {
+        let mut read = reads(resp).into_iter();
+        let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+        if fence_kv.is_none_or(|f| f.mod_revision != fence) {
+            // The fence moved since this write was planned (a write that got no answer was
+            // fenced off meanwhile, or the lease was renewed): nothing was applied.
+            return Err(Refusal::Stale);
+        }
+        match kv {
             // An attempt whose answer was lost went through: this is our own value.
             Some(kv) if *kv.value == *value.as_bytes() => {
                 Self::echo(fs, kv.mod_revision).await;
@@ -342,7 +485,9 @@ impl EtcdStore {
         }
     }
 
-    /// Deletes key `name` if it is still incarnation `create`: whether etcd answered.
+    /// Deletes key `name` if it is still incarnation `create`: whether etcd answered. Not
+    /// fenced: a deletion that nobody is answered for (a clunk, a stray) is retried until etcd
+    /// takes it, and a late copy can only delete the same incarnation.
     async fn delete(&self, fs: &RegistryFs, name: &str, create: i64) -> Result<(), EtcdError> {
         let key = self.key(name);
         let txn = TxnRequest {
@@ -395,18 +540,64 @@ impl EtcdStore {
         }
     }
 
-    /// A Tremove: refused while etcd does not answer.
+    /// A Tremove: refused while etcd does not answer (and then never applied: it is fenced as
+    /// a write is).
     pub(crate) async fn remove(&self, fs: &RegistryFs, rel: Release) -> Result<(), Diagnostic> {
         let Release::Delete { id, name, create } = rel else {
             return Ok(());
         };
-        match self.delete(fs, &name, create).await {
-            Ok(()) => {
-                fs.catalog().forget(id);
-                Ok(())
+        let key = self.key(&name);
+        let this_one = |kv: &KeyValue| kv.create_revision == create;
+        for _ in 0..WRITE_ATTEMPTS {
+            if self.is_expired() {
+                return Err(Diagnostic::StoreUnavailable);
             }
-            Err(e) => Err(self.unavailable("remove", &e)),
+            let fence = self.fence.load(Ordering::Relaxed);
+            let txn = TxnRequest {
+                compare: vec![
+                    compare(
+                        &key,
+                        compare::CompareTarget::Create,
+                        compare::TargetUnion::CreateRevision(create),
+                    ),
+                    fenced_by(&self.fence_key, fence),
+                ],
+                success: vec![delete_op(key.clone())],
+                failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
+            };
+            let done = match self.etcd.txn(txn).await {
+                Ok(resp) if resp.succeeded => {
+                    self.answered();
+                    Some(resp.header.map_or(0, |h| h.revision))
+                }
+                Ok(resp) => {
+                    self.answered();
+                    let mut read = reads(resp).into_iter();
+                    let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+                    if fence_kv.is_none_or(|f| f.mod_revision != fence) {
+                        continue;
+                    }
+                    // Not this incarnation any more: it is gone already.
+                    (!kv.as_ref().is_some_and(this_one)).then_some(0)
+                }
+                Err(e) if e.outcome_unknown() => {
+                    self.unavailable("remove", &e);
+                    let gone = |kv: Option<&KeyValue>| !kv.is_some_and(this_one);
+                    match self.settle(&key, gone).await {
+                        Settled::Applied(rev) => Some(rev),
+                        Settled::NotApplied => continue,
+                        Settled::Closed => return Err(Diagnostic::StoreUnavailable),
+                    }
+                }
+                Err(e) => return Err(self.unavailable("remove", &e)),
+            };
+            if let Some(rev) = done {
+                Self::echo(fs, rev).await;
+                fs.catalog().forget(id);
+                return Ok(());
+            }
         }
+        Err(Diagnostic::StoreUnavailable)
     }
 
     /// Applies the watch's events to the replica, for as long as the registry lives; reconnects
@@ -521,6 +712,7 @@ impl EtcdStore {
             if fs.strong_count() == 0 {
                 return;
             }
+            let mut sent = Instant::now();
             let (tx, mut stream) = match self
                 .etcd
                 .keep_alive(self.lease.load(Ordering::Relaxed))
@@ -533,27 +725,39 @@ impl EtcdStore {
                     continue;
                 }
             };
-            let mut first = true;
+            // The renewal that opened the stream may have been sent long before (the call tries
+            // endpoint after endpoint): its answer confirms nothing, so the next one goes at once.
+            let mut opening = true;
             loop {
                 let id = self.lease.load(Ordering::Relaxed);
-                if !std::mem::take(&mut first)
-                    && tx.send(LeaseKeepAliveRequest { id }).await.is_err()
-                {
-                    break;
+                if !opening {
+                    sent = Instant::now();
+                    if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+                        break;
+                    }
                 }
                 let answer =
                     tokio::time::timeout(period.max(Duration::from_secs(1)), stream.message())
                         .await;
                 match answer {
+                    Ok(Ok(Some(resp))) if resp.ttl > 0 && std::mem::take(&mut opening) => {
+                        self.answered();
+                    }
                     Ok(Ok(Some(resp))) if resp.ttl > 0 => {
                         self.answered();
+                        self.confirm(sent);
+                        if self.is_expired() {
+                            self.reopen().await;
+                        }
                         tokio::time::sleep(period).await;
                     }
                     Ok(Ok(Some(_))) => {
                         if self.closed.load(Ordering::Relaxed) {
                             return;
                         }
+                        opening = false;
                         self.renew_lease().await;
+                        self.reopen().await;
                         // Registering again runs beside the keep-alive of the new lease, which
                         // must not lapse while it takes.
                         if !self.recovering.swap(true, Ordering::Relaxed) {
@@ -575,6 +779,68 @@ impl EtcdStore {
         }
     }
 
+    /// A keep-alive sent at `sent` was answered: the lease lives until at least `sent` + TTL.
+    fn confirm(&self, sent: Instant) {
+        let mut c = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        *c = (*c).max(sent);
+    }
+
+    /// The TTL as a duration.
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.ttl).unwrap_or(1))
+    }
+
+    /// Watches the lease's confirmations: once none has come for the TTL, etcd may have deleted
+    /// this front-end's registrations, so its clients are told as a ZooKeeper session expiry
+    /// tells them: their connections are closed (a manager with several registries moves to
+    /// another), and changes are refused unsent until the lease is confirmed again.
+    async fn expiry_loop(self: Arc<Self>, fs: Weak<RegistryFs>) {
+        let tick = (self.ttl() / 10).clamp(Duration::from_millis(50), Duration::from_millis(500));
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(fs) = fs.upgrade() else { return };
+            if self.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            let since = *self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.is_expired() && since.elapsed() >= self.ttl() {
+                self.expired.store(true, Ordering::Relaxed);
+                crate::metrics::store_session_expired();
+                let closed = fs.expire_sessions();
+                tracing::error!(
+                    "registry: lease {:x} not confirmed by etcd for {:?} (the TTL): its registrations may be gone; closing {closed} client connections and refusing changes until etcd confirms a lease again",
+                    self.lease.load(Ordering::Relaxed),
+                    since.elapsed()
+                );
+            }
+        }
+    }
+
+    /// After an expiry: once the lease is confirmed (or renewed), writes the fence, so that
+    /// nothing sent before the expiry can still be applied, and accepts changes again.
+    async fn reopen(&self) {
+        if !self.is_expired() {
+            return;
+        }
+        loop {
+            match self.write_fence(None).await {
+                Ok(_) => break,
+                Err(e) => {
+                    self.unavailable("writing the fence", &e);
+                    if self.closed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+        self.expired.store(false, Ordering::Relaxed);
+        tracing::warn!(
+            "registry: lease {:x} confirmed and fence written: accepting changes again",
+            self.lease.load(Ordering::Relaxed)
+        );
+    }
+
     /// A new lease in place of one that expired.
     async fn renew_lease(&self) {
         tracing::warn!(
@@ -591,6 +857,10 @@ impl EtcdStore {
             }
         };
         self.lease.store(lease, Ordering::Relaxed);
+        // The old fence key went with the old lease: until a new one is written, every fenced
+        // write fails, which is right (they were planned under the old lease).
+        self.expired.store(true, Ordering::Relaxed);
+        self.confirm(Instant::now());
     }
 
     /// Puts the registrations held open here back under the current lease; retries those etcd

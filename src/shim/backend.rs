@@ -38,7 +38,8 @@ pub trait Registration: Send {
     fn update(&mut self, attrs: Vec<(String, String)>) -> BoxFuture<'_, Result<(), BackendError>>;
 
     /// Resolves when the registration is gone behind the shim's back (the registry connection
-    /// was lost); never, for a registry in this process.
+    /// was lost, or with etcd the front-end's session expired); never, for a registry in this
+    /// process's memory.
     fn lost(&self) -> BoxFuture<'_, ()>;
 
     /// Unregisters, resolving once the registry has removed the service, so that a client
@@ -113,7 +114,7 @@ impl Registration for LocalRegistration {
     }
 
     fn lost(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::pending())
+        Box::pin(self.0.lost())
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), BackendError>> {
