@@ -45,6 +45,12 @@ pub struct RegistryOpt {
     /// the command exits with status 3.
     #[arg(long = "timeout", value_name = "SECONDS", default_value = "5", value_parser = seconds)]
     pub timeout: f64,
+    /// Give up a 9P connection whose registry has said nothing for this many seconds: after
+    /// half of it in silence a Tstat of the root goes out, which every registry answers. A
+    /// registry cut off from the network sends no reset, and only this notices it in time for
+    /// `register` to move to the next -m. Decimals allowed; 0: off.
+    #[arg(long = "heartbeat", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub heartbeat: f64,
 }
 
 impl RegistryOpt {
@@ -81,11 +87,18 @@ impl RegistryOpt {
     /// first when `-k` was given. When none answers, the last one's error, or [`TimedOut`] when
     /// every one timed out.
     pub async fn open(&self) -> Result<Registry, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.open_which().await?.1)
+    }
+
+    /// As [`RegistryOpt::open`], with the place in `-m`'s list of the registry used.
+    pub async fn open_which(
+        &self,
+    ) -> Result<(usize, Registry), Box<dyn std::error::Error + Send + Sync>> {
         let addrs = self.addrs();
         let mut last = None;
         for (i, addr) in addrs.iter().enumerate() {
             match self.limit(addr, open_one(addr, self)).await {
-                Ok(reg) => return Ok(reg),
+                Ok(reg) => return Ok((i, reg)),
                 Err(e) => {
                     if i + 1 < addrs.len() {
                         eprintln!("registry: {e}; trying {}", addrs[i + 1]);
@@ -98,22 +111,53 @@ impl RegistryOpt {
     }
 
     /// Makes connections as [`RegistryOpt::open`] does, again and again, for a
-    /// [`Manager`](registries::manager::Manager) that reconnects (the key file is read anew
-    /// each time, and the registries are tried in order each time).
-    pub fn connector(&self) -> Connector {
-        Connector::failover(self.addrs().into_iter().map(|addr| {
+    /// [`Manager`](registries::manager::Manager) that reconnects: the key file is read anew each
+    /// time, each registry has `--timeout` to answer, and each connection after the first
+    /// starts with the registry after the one used last ([`Connector::failover`]). `skip` is how
+    /// many registries to move the first one along: after [`RegistryOpt::open`] used the `i`th,
+    /// `i + 1`, so that a lost connection tries the others first.
+    pub fn connector(&self, skip: usize) -> Connector {
+        let mut addrs = self.addrs();
+        let n = addrs.len();
+        addrs.rotate_left(skip % n.max(1));
+        Connector::failover(addrs.into_iter().map(|addr| {
             let opt = self.clone();
             Connector::from_fn(move || {
                 let (addr, opt) = (addr.clone(), opt.clone());
-                async move { open_one(&addr, &opt).await }
+                async move {
+                    if opt.timeout <= 0.0 {
+                        return open_one(&addr, &opt).await;
+                    }
+                    let limit = Duration::from_secs_f64(opt.timeout);
+                    match tokio::time::timeout(limit, open_one(&addr, &opt)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("{addr}: no answer within {} s (--timeout)", opt.timeout),
+                        ))),
+                    }
+                }
             })
         }))
     }
+
+    /// The heartbeat bound of `--heartbeat`.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat.max(0.0))
+    }
+}
+
+/// Connects to (or opens) the registry at `addr` as [`connect_one`] does, with the heartbeat
+/// of `--heartbeat`.
+async fn open_one(addr: &str, opt: &RegistryOpt) -> Result<Registry, Error> {
+    let reg = connect_one(addr, opt).await?;
+    reg.set_heartbeat(opt.heartbeat());
+    Ok(reg)
 }
 
 /// Connects to (or opens) the registry at `addr`, authenticating first when `-k` was given, and
 /// says what is probably wrong when the two sides disagree about authentication.
-async fn open_one(addr: &str, opt: &RegistryOpt) -> Result<Registry, Error> {
+async fn connect_one(addr: &str, opt: &RegistryOpt) -> Result<Registry, Error> {
     let Some(keyfile) = &opt.keyfile else {
         // A registry that requires infpk1 answers 9P with auth messages, which the 9P client
         // can only call a bad message.

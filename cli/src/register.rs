@@ -5,7 +5,7 @@ use crate::CmdResult;
 use crate::opts::RegistryOpt;
 use futures_util::StreamExt;
 use registries::client::{self, Attributes, Registry};
-use registries::manager::{Connector, Manager, ServiceHandle};
+use registries::manager::{Config, Connector, Manager, ServiceHandle};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,12 +51,12 @@ pub async fn run(args: Args) -> CmdResult {
     // The first registration is made directly, so that a refusal is reported and ends the
     // command, as a one-shot registration would (the manager would quietly retry it).
     let registering = async {
-        let reg = args.reg.open().await?;
+        let (used, reg) = args.reg.open_which().await?;
         let registering = reg.register(&args.name, &attrs, args.persist);
         let held = args.reg.limit("register", registering).await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((reg, held))
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((used, reg, held))
     };
-    let (reg, registered) = tokio::select! {
+    let (used, reg, registered) = tokio::select! {
         r = registering => r?,
         r = stop.wait() => { r?; return Err("interrupted".into()); }
     };
@@ -79,7 +79,18 @@ pub async fn run(args: Args) -> CmdResult {
 
     // From now on the manager keeps the service registered; this task only reports what happens.
     let (tx, conns) = mpsc::unbounded_channel();
-    let mgr = Manager::new(watched(args.reg.connector(), tx));
+    // The registry just lost is tried last; each has --timeout to answer, so the manager's
+    // attempt may take as long as all of them.
+    let mut config = Config {
+        heartbeat: args.reg.heartbeat(),
+        ..Config::default()
+    };
+    if args.reg.timeout > 0.0 {
+        let each = Duration::from_secs_f64(args.reg.timeout);
+        config.connect_timeout = each * u32::try_from(args.reg.addrs().len()).unwrap_or(1);
+    }
+    let connector = watched(args.reg.connector(used + 1), tx);
+    let mgr = Manager::with_config(connector, config);
     let mut kept = attrs.clone();
     if args.persist {
         // What `register(.., persist = true)` appends; the manager registers without it.

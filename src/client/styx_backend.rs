@@ -44,6 +44,8 @@ pub struct StyxSession {
     root: Arc<Fid>,
     /// The user attached as, for the feed's own attach.
     user: Arc<str>,
+    /// The connection's heartbeat bound (shared by every session on it).
+    heartbeat: Arc<super::heartbeat::Bound>,
 }
 
 /// Walks one name from `root` to a fresh fid and opens it with `mode`.
@@ -123,24 +125,41 @@ impl StyxSession {
         let client = Client::connect_with_msize(conn, styx::LARGE_MSIZE)
             .await
             .map_err(mount_err)?;
-        let root = client.attach(user, "").await.map_err(mount_err)?;
-        StyxSession::on_root(Arc::new(root), Arc::from(user)).await
+        let root = Arc::new(client.attach(user, "").await.map_err(mount_err)?);
+        let heartbeat = super::heartbeat::Bound::new(super::heartbeat::DEFAULT_HEARTBEAT);
+        super::heartbeat::start(&root, Arc::clone(&heartbeat));
+        StyxSession::on_root(root, Arc::from(user), heartbeat).await
     }
 
-    async fn on_root(root: Arc<Fid>, user: Arc<str>) -> Result<StyxSession> {
+    async fn on_root(
+        root: Arc<Fid>,
+        user: Arc<str>,
+        heartbeat: Arc<super::heartbeat::Bound>,
+    ) -> Result<StyxSession> {
         let index = open(&root, "index", OREAD).await.map_err(styx_err)?;
         Ok(StyxSession {
             finds: std::sync::Mutex::new(Vec::new()),
             index: Mutex::new(index),
             root,
             user,
+            heartbeat,
         })
     }
 
     /// A session on the same connection and root with a fresh `index` fid (`Registry.new` of a
     /// mounted connection).
     pub async fn reopen(&self) -> Result<StyxSession> {
-        StyxSession::on_root(Arc::clone(&self.root), self.user.clone()).await
+        StyxSession::on_root(
+            Arc::clone(&self.root),
+            self.user.clone(),
+            Arc::clone(&self.heartbeat),
+        )
+        .await
+    }
+
+    /// Sets the connection's heartbeat bound (zero: off).
+    pub fn set_heartbeat(&self, bound: std::time::Duration) {
+        self.heartbeat.set(bound);
     }
 
     /// Starts a change-feed watcher with `request` (spec/feed.md): attaches to the feed's tree

@@ -4,6 +4,7 @@ use crate::client::{self, Registry};
 use crate::wire::ShimPorts;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 type ConnectFn = dyn Fn() -> BoxFuture<'static, client::Result<Registry>> + Send + Sync;
 
@@ -40,9 +41,13 @@ impl Connector {
         })
     }
 
-    /// Several registries serving one catalog (`registry serve --etcd` front-ends): each
-    /// connection tries them in the order given and uses the first that answers; the error of the
-    /// last is returned when none does.
+    /// Several registries serving one catalog (`registry serve --etcd` front-ends): the first
+    /// connection tries them in the order given and uses the first that answers; each later one
+    /// (the manager makes one when a connection is lost) starts with the registry after the one
+    /// used last, and goes round them all, so that a registry that went silent or was cut off
+    /// from etcd is tried last rather than first. The error of the last one tried is returned
+    /// when none answers. Give each connector its own time limit (a silent host does not refuse
+    /// a dial, it lets it hang), as the `registry` command does with `--timeout`.
     ///
     /// ```
     /// use registries::manager::{Connector, Manager};
@@ -51,13 +56,19 @@ impl Connector {
     /// ```
     pub fn failover(connectors: impl IntoIterator<Item = Connector>) -> Connector {
         let list: Arc<[Connector]> = connectors.into_iter().collect();
+        // Where the next connection starts: after the one that made the last.
+        let next = Arc::new(AtomicUsize::new(0));
         Connector::from_fn(move || {
-            let list = Arc::clone(&list);
+            let (list, next) = (Arc::clone(&list), Arc::clone(&next));
             async move {
                 let mut last = client::Error::Unsupported("no registry to connect to");
-                for c in list.iter() {
-                    match c.connect().await {
-                        Ok(reg) => return Ok(reg),
+                let start = next.load(Ordering::Relaxed);
+                for i in (start..start + list.len()).map(|i| i % list.len()) {
+                    match list[i].connect().await {
+                        Ok(reg) => {
+                            next.store((i + 1) % list.len(), Ordering::Relaxed);
+                            return Ok(reg);
+                        }
                         Err(e) => last = e,
                     }
                 }

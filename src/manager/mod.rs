@@ -72,6 +72,10 @@ pub struct Config {
     pub settle: Duration,
     /// How often to look again when the registry has no `event` file. Default 1 s.
     pub poll_interval: Duration,
+    /// How long the registry may stay silent before the connection is given up and another
+    /// made (the 9P heartbeat: [`Registry::set_heartbeat`](crate::client::Registry::set_heartbeat)).
+    /// Default [`DEFAULT_HEARTBEAT`](crate::client::DEFAULT_HEARTBEAT), 10 s; zero: off.
+    pub heartbeat: Duration,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             settle: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
+            heartbeat: crate::client::DEFAULT_HEARTBEAT,
         }
     }
 }

@@ -133,6 +133,7 @@ pub(crate) async fn run(
             }
         };
         if let Ok(Ok(reg)) = connected {
+            reg.set_heartbeat(config.heartbeat);
             let events = match reg.events().await {
                 Ok(e) => Ok(Some(e)),
                 // An old registry without `event`: poll instead.

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 
@@ -49,6 +49,20 @@ pub(crate) struct Inner {
     /// How many replies the reader handed over at once last time: the writer's hint that the
     /// tasks they woke may be about to send (see `write_loop`).
     burst: Arc<AtomicUsize>,
+    /// When the connection was made; [`Inner::heard`] counts from it.
+    born: std::time::Instant,
+    /// Milliseconds from `born` to the last message from the server.
+    heard: AtomicU64,
+    /// Ends the connection from our side ([`Client::hang_up`]): the reader stops, and every
+    /// request fails with the reason it was given.
+    hangup: Arc<HangUp>,
+}
+
+/// A request to end the connection, with its reason.
+#[derive(Default)]
+struct HangUp {
+    notify: tokio::sync::Notify,
+    why: Mutex<Option<String>>,
 }
 
 /// Where a request's reply goes.
@@ -79,13 +93,17 @@ impl Client {
         let (rd, wr) = tokio::io::split(stream);
         let (tx, rx) = mpsc::unbounded_channel();
         let burst = Arc::new(AtomicUsize::new(0));
+        let hangup = Arc::new(HangUp::default());
         let inner = Arc::new(Inner {
             core: Mutex::new(ClientCore::new(msize)),
             tx,
             msize,
             burst: burst.clone(),
+            born: std::time::Instant::now(),
+            heard: AtomicU64::new(0),
+            hangup: hangup.clone(),
         });
-        tokio::spawn(read_loop(Arc::downgrade(&inner), rd, msize));
+        tokio::spawn(read_loop(Arc::downgrade(&inner), rd, msize, hangup));
         tokio::spawn(write_loop(Arc::downgrade(&inner), wr, rx, burst));
         Ok(Client { inner })
     }
@@ -128,6 +146,22 @@ impl Client {
     pub fn is_closed(&self) -> bool {
         lock(&self.inner.core).closed().is_some()
     }
+
+    /// How long since the server last sent anything (or since the connection was made).
+    pub fn silent_for(&self) -> std::time::Duration {
+        let heard = std::time::Duration::from_millis(self.inner.heard.load(Ordering::Relaxed));
+        self.inner.born.elapsed().saturating_sub(heard)
+    }
+
+    /// Ends the connection from this side: every request in flight and every later one fails
+    /// with [`Error::Disconnected`] carrying `why`, and the stream is let go. For a server that
+    /// has gone silent, which no read or write error would reveal for minutes.
+    pub fn hang_up(&self, why: impl Into<String>) {
+        let why = why.into();
+        *lock(&self.inner.hangup.why) = Some(why.clone());
+        self.inner.hangup.notify.notify_one();
+        self.inner.fail_all(why);
+    }
 }
 
 /// Reads one whole message, checking its size against `msize` before allocating it.
@@ -143,12 +177,23 @@ async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, msize: u32) -> Result<Byte
 
 /// Reads replies as they come, decoding every whole message in each read and handing them to
 /// the core under one lock: a burst of replies (an event waking many readers) costs one pass.
-async fn read_loop<R: AsyncRead + Unpin>(inner: Weak<Inner>, mut rd: R, msize: u32) {
+async fn read_loop<R: AsyncRead + Unpin>(
+    inner: Weak<Inner>,
+    mut rd: R,
+    msize: u32,
+    hangup: Arc<HangUp>,
+) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut msgs = Vec::new();
     let why = 'read: loop {
         buf.reserve(16 * 1024);
-        match rd.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            () = hangup.notify.notified() => {
+                break lock(&hangup.why).clone().unwrap_or_else(|| "hung up".to_string());
+            }
+        };
+        match read {
             Ok(0) => break "connection closed by server".to_string(),
             Ok(_) => {}
             Err(e) => break e.to_string(),
@@ -275,6 +320,8 @@ impl Inner {
     }
 
     fn deliver(&self, msgs: impl Iterator<Item = Msg>) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heard.store(ms, Ordering::Relaxed);
         let mut core = lock(&self.core);
         let mut n = 0;
         for msg in msgs {
