@@ -32,6 +32,8 @@ need "the page test skips" chromium chromium-driver -- \
     'command -v chromium >/dev/null && command -v chromedriver >/dev/null'
 # `registry mount` is tested on a real FUSE mount: Debian's fuse3 (fusermount3) and /dev/fuse.
 need "the mount tests skip" fuse3 -- 'command -v fusermount3 >/dev/null'
+# The partition test builds a network of namespaces and cuts it: iproute2 (ip, bridge).
+need "the partition test skips" iproute2 -- 'command -v ip >/dev/null && command -v bridge >/dev/null'
 # `registry bench` measures ZooKeeper beside us: Debian's zookeeperd (and a Java runtime).
 need "the bench runs without ZooKeeper" zookeeperd -- '[ -e /usr/share/java/zookeeper.jar ]'
 

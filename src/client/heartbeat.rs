@@ -10,7 +10,6 @@
 //! ZooKeeper's session pings and gRPC's keepalive do the same.
 
 use crate::styx::Fid;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -21,24 +20,22 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 /// How often a connection whose heartbeat is off looks whether it was turned on.
 const OFF_CHECK: Duration = Duration::from_secs(1);
 
-/// One connection's bound, changeable while it runs (0: off).
+/// One connection's bound, changeable while it runs (0: off). A change wakes the heartbeat,
+/// which may be waiting out a period of the bound before.
 #[derive(Debug)]
-pub(crate) struct Bound(AtomicU64);
+pub(crate) struct Bound(tokio::sync::watch::Sender<Duration>);
 
 impl Bound {
     pub(crate) fn new(bound: Duration) -> Arc<Bound> {
-        let b = Arc::new(Bound(AtomicU64::new(0)));
-        b.set(bound);
-        b
+        Arc::new(Bound(tokio::sync::watch::Sender::new(bound)))
     }
 
     pub(crate) fn set(&self, bound: Duration) {
-        let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
-        self.0.store(ms, Ordering::Relaxed);
+        self.0.send_replace(bound);
     }
 
     fn get(&self) -> Duration {
-        Duration::from_millis(self.0.load(Ordering::Relaxed))
+        *self.0.borrow()
     }
 }
 
@@ -46,11 +43,17 @@ impl Bound {
 /// only a weak reference between probes, so that it never keeps a connection open.
 pub(crate) fn start(root: &Arc<Fid>, bound: Arc<Bound>) {
     let root = Arc::downgrade(root);
+    let mut changed = bound.0.subscribe();
     tokio::spawn(async move {
         loop {
             match next_probe(&root, &bound) {
                 Next::Stop => return,
-                Next::Wait(d) => tokio::time::sleep(d).await,
+                Next::Wait(d) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(d) => {}
+                        r = changed.changed() => if r.is_err() { return },
+                    }
+                }
                 Next::Probe(limit) => {
                     if !probe(&root, limit).await {
                         return;

@@ -154,7 +154,7 @@ impl Registry {
 
     /// Sets how long the registry may stay silent before this connection is given up (the
     /// heartbeat: after half of it without a word from the registry a Tstat of the root goes
-    /// out; spec/registry.md §9). Default [`DEFAULT_HEARTBEAT`](super::DEFAULT_HEARTBEAT);
+    /// out; spec/registry.md §11). Default [`DEFAULT_HEARTBEAT`](super::DEFAULT_HEARTBEAT);
     /// `Duration::ZERO` turns it off. Applies to the 9P connection, and so to every clone of
     /// this `Registry`; a host directory or the TCP shim has none.
     pub fn set_heartbeat(&self, bound: std::time::Duration) {

@@ -91,3 +91,56 @@ impl Connector {
         (self.0)().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A connector that records its name when asked and always fails.
+    fn failing(name: &'static str, log: &Arc<Mutex<Vec<&'static str>>>) -> Connector {
+        let log = Arc::clone(log);
+        Connector::from_fn(move || {
+            log.lock().unwrap().push(name);
+            async { Err(client::Error::Unsupported("down")) }
+        })
+    }
+
+    #[tokio::test]
+    async fn failover_goes_round_all_of_them_each_time() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let c = Connector::failover([failing("a", &log), failing("b", &log), failing("c", &log)]);
+        assert!(c.connect().await.is_err());
+        assert!(c.connect().await.is_err());
+        // Nothing connected: each attempt starts where the last one did.
+        assert_eq!(*log.lock().unwrap(), ["a", "b", "c", "a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn failover_starts_after_the_registry_used_last() {
+        let server = Server::builder()
+            .listen_str("tcp!127.0.0.1!0")
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let addr = server.local_addrs()[0].to_string();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let good = {
+            let log = Arc::clone(&log);
+            let ok = Connector::styx(addr);
+            Connector::from_fn(move || {
+                log.lock().unwrap().push("b");
+                let ok = ok.clone();
+                async move { ok.connect().await }
+            })
+        };
+        let c = Connector::failover([failing("a", &log), good, failing("c", &log)]);
+        assert!(c.connect().await.is_ok());
+        assert!(c.connect().await.is_ok());
+        // The second connection starts after b (the one lost), goes round, and ends at b again.
+        assert_eq!(*log.lock().unwrap(), ["a", "b", "c", "a", "b"]);
+    }
+
+    use crate::registry::Server;
+}
