@@ -5,8 +5,9 @@
 //! it), the etcd leader, two of three members. Every operation and its answer is recorded and
 //! the contract of spec/etcd.md ("What an answer means") is checked on the whole history:
 //!
-//! * a registration or update refused by the registry is never seen, by any `find` on either
-//!   front-end or by the change feed, not even for a moment;
+//! * a registration (of a unique name, or of one the clients compete for) or an update refused by
+//!   the registry is never seen, by any `find` on either front-end or by the change feed, not
+//!   even for a moment: each write carries a unique `gen` value;
 //! * every acknowledged `persist 1` registration is there at the end unless its removal was
 //!   acknowledged, and no acknowledged removal is undone;
 //! * no `find` lists a name twice;
@@ -38,6 +39,8 @@ const HEARTBEAT: Duration = Duration::from_secs(3);
 const HOLD: Duration = Duration::from_secs(3 * TTL);
 /// Clients doing operations, spread over the two front-ends.
 const WORKERS: usize = 4;
+/// Names the workers compete for.
+const CONTESTED: u64 = 3;
 /// Longest one client operation may take before the client gives it up (no answer).
 const OP: Duration = Duration::from_secs(8);
 /// The 9P port of a front-end, on its client-network address.
@@ -65,7 +68,7 @@ impl Rng {
 struct History {
     /// Registrations the registry refused: these names must never be seen.
     refused_names: BTreeSet<String>,
-    /// Values of `gen` in updates the registry refused: never to be seen.
+    /// Values of `gen` in registrations and updates the registry refused: never to be seen.
     refused_gens: BTreeSet<String>,
     /// Every name and `gen` value seen by a find or the feed.
     seen_names: BTreeSet<String>,
@@ -140,7 +143,23 @@ async fn worker(w: usize, seed: u64, sh: Arc<Shared>) {
         let gen_ = format!("w{w}g{n}");
         let attrs = Attributes::new([("w", w.to_string()), ("gen", gen_.clone())]);
         let lost = match rng.below(100) {
-            0..35 => {
+            0..10 => {
+                // A name the workers compete for: refused as a duplicate while another holds
+                // it, and then its `gen` must never be seen either.
+                let name = format!("tcp!contested-{}!1", rng.below(CONTESTED));
+                let r = tokio::time::timeout(OP, reg.register(&name, &attrs, false)).await;
+                let o = outcome(&r);
+                sh.count("register contested", o);
+                match r {
+                    Ok(Ok(h)) => held.push((name, h)),
+                    Ok(Err(Error::Registry(_))) => {
+                        lock(&sh.history).refused_gens.insert(gen_);
+                    }
+                    _ => {}
+                }
+                o == 2
+            }
+            10..35 => {
                 let name = format!("tcp!w{w}-{n}!1");
                 let r = tokio::time::timeout(OP, reg.register(&name, &attrs, false)).await;
                 let o = outcome(&r);
@@ -148,7 +167,9 @@ async fn worker(w: usize, seed: u64, sh: Arc<Shared>) {
                 match r {
                     Ok(Ok(h)) => held.push((name, h)),
                     Ok(Err(Error::Registry(_))) => {
-                        lock(&sh.history).refused_names.insert(name);
+                        let mut h = lock(&sh.history);
+                        h.refused_names.insert(name);
+                        h.refused_gens.insert(gen_);
                     }
                     _ => {}
                 }
@@ -167,6 +188,7 @@ async fn worker(w: usize, seed: u64, sh: Arc<Shared>) {
                     }
                     1 => {
                         h.refused_names.insert(name);
+                        h.refused_gens.insert(gen_);
                     }
                     _ => {
                         h.persist_unsure.insert(name);
@@ -512,7 +534,15 @@ async fn run(
             v.push(format!("refused registration {name} is there at the end"));
         }
         for g in h.refused_gens.intersection(&h.seen_gens) {
-            v.push(format!("refused update gen={g} was seen"));
+            v.push(format!("the refused write of gen={g} was seen"));
+        }
+        // The checks above must have had something to check.
+        if h.refused_gens.is_empty() || h.seen_gens.is_empty() {
+            v.push(format!(
+                "nothing to check: {} refused writes, {} values seen",
+                h.refused_gens.len(),
+                h.seen_gens.len()
+            ));
         }
         for name in h.persist_acked.difference(&h.persist_removed) {
             if !h.persist_unsure.contains(name) && !final_names.contains(name) {
@@ -565,9 +595,9 @@ async fn run(
     }
     eprintln!("{total} operations; faults in order: {faults:?}, each held {HOLD:?}");
     eprintln!(
-        "refused: {} registrations, {} updates; seen: {} names, {} gen values",
-        h.refused_names.len(),
+        "refused: {} writes ({} of unique names); seen: {} names, {} gen values",
         h.refused_gens.len(),
+        h.refused_names.len(),
         h.seen_names.len(),
         h.seen_gens.len()
     );

@@ -100,10 +100,18 @@ async fn probe(root: &Weak<Fid>, limit: Duration) -> bool {
         return false;
     };
     let client = fid.client().clone();
-    // Any answer will do, an Rerror included: the registry is there.
-    let answered = tokio::time::timeout(limit, fid.stat()).await.is_ok();
+    let answer = tokio::time::timeout(limit, fid.stat()).await;
     drop(fid);
-    if answered || client.silent_for() < limit {
+    match answer {
+        // Any answer will do, an Rerror included: the registry is there.
+        Ok(Ok(_)) | Ok(Err(crate::styx::Error::Remote(_))) => return true,
+        // The connection is gone already, or cannot send now (no free tag): nothing to probe
+        // (a failure to send is not an answer, and must not make the loop spin).
+        Ok(Err(_)) if client.is_closed() => return false,
+        Ok(Err(_)) => tokio::time::sleep(limit).await,
+        Err(_) => {}
+    }
+    if client.silent_for() < limit {
         return !client.is_closed();
     }
     let silent = client.silent_for();

@@ -119,6 +119,18 @@ impl Etcd {
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
+        self.call_with(false, op).await
+    }
+
+    /// [`Etcd::call`], which with `once` stops at the first attempt that may have reached a
+    /// member: a request that must not be applied twice (a guarded write whose guard could hold
+    /// again, as a create's does once the key is gone) is sent at most once, and its fate is then
+    /// the caller's to find out. Attempts that never left (a refused connect) are tried again.
+    async fn call_with<T, F, Fut>(&self, once: bool, op: F) -> Result<T, EtcdError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
         let inner = &self.inner;
         let n = inner.channels.len();
         let deadline = Instant::now() + inner.opts.deadline;
@@ -154,6 +166,9 @@ impl Etcd {
                     }
                 };
             tracing::debug!("etcd: {why}");
+            if maybe_sent && once {
+                return Err(EtcdError::Unknown(why));
+            }
             if Instant::now() >= deadline {
                 return Err(if maybe_sent {
                     EtcdError::Unknown(why)
@@ -210,8 +225,8 @@ impl Etcd {
         Ok((kvs, revision))
     }
 
-    /// The key `key`, if it is there.
-    pub(crate) async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, EtcdError> {
+    /// The key `key`, if it is there, and the revision it was read at.
+    pub(crate) async fn get(&self, key: &[u8]) -> Result<(Option<KeyValue>, i64), EtcdError> {
         let req = RangeRequest {
             key: key.to_vec().into(),
             ..Default::default()
@@ -222,13 +237,24 @@ impl Etcd {
                 async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
             })
             .await?;
-        Ok(resp.kvs.into_iter().next())
+        let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+        Ok((resp.kvs.into_iter().next(), rev))
     }
 
     /// One transaction. A transaction whose answer was lost may have been committed: callers
     /// that retry check what the store holds.
     pub(crate) async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, EtcdError> {
         self.call(|ch| {
+            let req = req.clone();
+            async move { Ok(KvClient::new(ch).txn(req).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// One transaction, sent at most once ([`Etcd::call_with`]): a failure after it may have
+    /// reached a member is [`EtcdError::Unknown`] at once.
+    pub(crate) async fn txn_once(&self, req: TxnRequest) -> Result<TxnResponse, EtcdError> {
+        self.call_with(true, |ch| {
             let req = req.clone();
             async move { Ok(KvClient::new(ch).txn(req).await?.into_inner()) }
         })

@@ -33,6 +33,14 @@ impl Server {
         Ok(file)
     }
 
+    /// Resolves at the store's next session expiry (with etcd; never in memory): what a
+    /// front-end in this process races its waits against, since an expiry ends every client's
+    /// wait with no answer.
+    pub(crate) fn next_expiry(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let fs = self.fs();
+        fs.session_expiry(fs.session_epoch())
+    }
+
     /// The change counter, as `event` readers see it: it moves on every visible change.
     pub(crate) fn changes(&self) -> watch::Receiver<u32> {
         self.fs().catalog().subscribe()

@@ -101,8 +101,6 @@ enum Settled {
     Applied(i64),
     /// It was not, and now never will be.
     NotApplied,
-    /// The registry is closing: nothing more is known.
-    Closed,
 }
 
 /// Why a commit did not go through.
@@ -172,11 +170,6 @@ fn compare(key: &[u8], target: compare::CompareTarget, value: compare::TargetUni
     }
 }
 
-/// The key a failed transaction's `get_op` read, if it is there.
-fn failed_read(resp: rpc::TxnResponse) -> Option<KeyValue> {
-    reads(resp).into_iter().next().flatten()
-}
-
 /// What each `get_op` of a transaction's answer read (`None`: the key is absent), in order.
 fn reads(resp: rpc::TxnResponse) -> Vec<Option<KeyValue>> {
     resp.responses
@@ -204,6 +197,8 @@ impl EtcdStore {
         opts.deadline = cfg.deadline;
         let etcd = Etcd::new(opts)?;
         let ttl = i64::try_from(cfg.lease_ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        // The lease lives at least TTL from when it was asked for.
+        let asked = Instant::now();
         let lease = etcd.grant(ttl).await?;
         let holder = random_holder();
         let mut keys = cfg.prefix.as_bytes().to_vec();
@@ -222,7 +217,7 @@ impl EtcdStore {
             recovering: AtomicBool::new(false),
             fence_key,
             fence: AtomicI64::new(0),
-            confirmed: std::sync::Mutex::new(Instant::now()),
+            confirmed: std::sync::Mutex::new(asked),
             expired: AtomicBool::new(false),
         });
         store.write_fence(None).await?;
@@ -243,8 +238,9 @@ impl EtcdStore {
     /// Writes the fence key (on the current lease), fencing off every write sent before, and
     /// reads `key` in the same transaction: what it held at that revision, which no request sent
     /// before can change any more. `Ok(None)` when the lease is gone: its expiry deleted the
-    /// fence key, which fences off the same writes; `key` is then read on its own.
-    async fn write_fence(&self, key: Option<&[u8]>) -> Result<Option<KeyValue>, EtcdError> {
+    /// fence key, which fences off the same writes; `key` is then read on its own. Sent again
+    /// when it gets no answer: a late copy only moves the fence on (see [`EtcdStore::fence_moved`]).
+    async fn write_fence(&self, key: Option<&[u8]>) -> Result<(Option<KeyValue>, i64), EtcdError> {
         let lease = self.lease.load(Ordering::Relaxed);
         let mut success = vec![put_op(self.fence_key.clone(), String::new(), Some(lease))];
         success.extend(key.map(|k| get_op(k.to_vec())));
@@ -258,13 +254,12 @@ impl EtcdStore {
                 self.answered();
                 let rev = resp.header.as_ref().map_or(0, |h| h.revision);
                 self.fence.fetch_max(rev, Ordering::Relaxed);
-                Ok(reads(resp).into_iter().next().flatten())
+                Ok((reads(resp).into_iter().next().flatten(), rev))
             }
             Err(e) if lease_gone(&e) => {
                 self.answered();
-                let Some(key) = key else { return Ok(None) };
-                let kvs = self.etcd.get(key).await?;
-                Ok(kvs)
+                let Some(key) = key else { return Ok((None, 0)) };
+                self.etcd.get(key).await
             }
             Err(e) => Err(e),
         }
@@ -278,9 +273,10 @@ impl EtcdStore {
         let mut pause = RETRY_PAUSE;
         loop {
             match self.write_fence(Some(key)).await {
-                Ok(kv) if applied(kv.as_ref()) => {
+                Ok((kv, rev)) if applied(kv.as_ref()) => {
                     crate::metrics::store_write_settled(true);
-                    return Settled::Applied(self.fence.load(Ordering::Relaxed));
+                    // The replica must reach the revision the key was read at.
+                    return Settled::Applied(rev);
                 }
                 Ok(_) => {
                     crate::metrics::store_write_settled(false);
@@ -289,7 +285,9 @@ impl EtcdStore {
                 Err(e) => {
                     self.unavailable("fencing a write that got no answer", &e);
                     if self.closed.load(Ordering::Relaxed) {
-                        return Settled::Closed;
+                        // The registry is stopping and its lease may outlive it: nothing can be
+                        // answered that is known to hold, so nothing is.
+                        std::future::pending::<()>().await;
                     }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -313,6 +311,21 @@ impl EtcdStore {
             Some(0)
         } else {
             Some(self.lease.load(Ordering::Relaxed))
+        }
+    }
+
+    /// Whether the fence is no longer at `sent` (the revision a failed write compared), as
+    /// `fence` read it. A fence further on than this front-end knows was put there by a late copy
+    /// of its own fence write: it is taken up, since only this front-end writes that key and every
+    /// request carrying an older revision fails alike.
+    fn fence_moved(&self, sent: i64, fence: Option<&KeyValue>) -> bool {
+        match fence {
+            Some(f) if f.mod_revision == sent => false,
+            Some(f) => {
+                self.fence.fetch_max(f.mod_revision, Ordering::Relaxed);
+                true
+            }
+            None => true,
         }
     }
 
@@ -438,7 +451,7 @@ impl EtcdStore {
             success: vec![put_op(key.clone(), value.clone(), self.lease_for(&rec))],
             failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
         };
-        let resp = match self.etcd.txn(txn).await {
+        let resp = match self.etcd.txn_once(txn).await {
             Ok(r) => r,
             Err(e) if e.outcome_unknown() => {
                 self.unavailable("commit", &e);
@@ -450,7 +463,6 @@ impl EtcdStore {
                         Ok(())
                     }
                     Settled::NotApplied => Err(Refusal::Stale),
-                    Settled::Closed => Err(Refusal::Final(Diagnostic::StoreUnavailable)),
                 };
             }
             Err(e) => return Err(Refusal::Final(self.unavailable("commit", &e))),
@@ -464,7 +476,7 @@ impl EtcdStore {
         }
         let mut read = reads(resp).into_iter();
         let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
-        if fence_kv.is_none_or(|f| f.mod_revision != fence) {
+        if self.fence_moved(fence, fence_kv.as_ref()) {
             // The fence moved since this write was planned (a write that got no answer was
             // fenced off meanwhile, or the lease was renewed): nothing was applied.
             return Err(Refusal::Stale);
@@ -565,7 +577,7 @@ impl EtcdStore {
                 success: vec![delete_op(key.clone())],
                 failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
             };
-            let done = match self.etcd.txn(txn).await {
+            let done = match self.etcd.txn_once(txn).await {
                 Ok(resp) if resp.succeeded => {
                     self.answered();
                     Some(resp.header.map_or(0, |h| h.revision))
@@ -574,7 +586,7 @@ impl EtcdStore {
                     self.answered();
                     let mut read = reads(resp).into_iter();
                     let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
-                    if fence_kv.is_none_or(|f| f.mod_revision != fence) {
+                    if self.fence_moved(fence, fence_kv.as_ref()) {
                         continue;
                     }
                     // Not this incarnation any more: it is gone already.
@@ -586,7 +598,6 @@ impl EtcdStore {
                     match self.settle(&key, gone).await {
                         Settled::Applied(rev) => Some(rev),
                         Settled::NotApplied => continue,
-                        Settled::Closed => return Err(Diagnostic::StoreUnavailable),
                     }
                 }
                 Err(e) => return Err(self.unavailable("remove", &e)),
@@ -847,9 +858,10 @@ impl EtcdStore {
             "registry: lease {:x} expired: taking a new one and registering again",
             self.lease.load(Ordering::Relaxed)
         );
-        let lease = loop {
+        let (lease, asked) = loop {
+            let asked = Instant::now();
             match self.etcd.grant(self.ttl).await {
-                Ok(l) => break l,
+                Ok(l) => break (l, asked),
                 Err(e) => {
                     self.unavailable("lease grant", &e);
                     tokio::time::sleep(RETRY_PAUSE).await;
@@ -860,7 +872,7 @@ impl EtcdStore {
         // The old fence key went with the old lease: until a new one is written, every fenced
         // write fails, which is right (they were planned under the old lease).
         self.expired.store(true, Ordering::Relaxed);
-        self.confirm(Instant::now());
+        self.confirm(asked);
     }
 
     /// Puts the registrations held open here back under the current lease; retries those etcd
@@ -868,7 +880,15 @@ impl EtcdStore {
     async fn recover(&self, fs: &RegistryFs) {
         let mut pending = fs.catalog().held();
         let (mut back, mut lost) = (0, 0);
+        // A registration sent again that got no answer may still land: before it is sent once
+        // more, the fence is written, so that the first copy cannot land after a removal.
+        let mut unfenced = false;
         while !pending.is_empty() && !self.closed.load(Ordering::Relaxed) {
+            if std::mem::take(&mut unfenced) && self.write_fence(None).await.is_err() {
+                unfenced = true;
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
             let mut again = Vec::new();
             for (id, rec) in pending {
                 match self.register_again(&rec).await {
@@ -881,7 +901,10 @@ impl EtcdStore {
                         );
                         fs.catalog().mark_taken(id);
                     }
-                    Err(_) => again.push((id, rec)),
+                    Err(e) => {
+                        unfenced |= e.outcome_unknown();
+                        again.push((id, rec));
+                    }
                 }
             }
             pending = again;
@@ -900,20 +923,29 @@ impl EtcdStore {
     async fn register_again(&self, rec: &Record) -> Result<bool, EtcdError> {
         let lease = self.lease.load(Ordering::Relaxed);
         let key = self.key(&rec.name);
+        let fence = self.fence.load(Ordering::Relaxed);
         let txn = TxnRequest {
-            compare: vec![compare(
-                &key,
-                compare::CompareTarget::Create,
-                compare::TargetUnion::CreateRevision(0),
-            )],
+            compare: vec![
+                compare(
+                    &key,
+                    compare::CompareTarget::Create,
+                    compare::TargetUnion::CreateRevision(0),
+                ),
+                fenced_by(&self.fence_key, fence),
+            ],
             success: vec![put_op(key.clone(), rec.encode(), Some(lease))],
-            failure: vec![get_op(key.clone())],
+            failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
         };
-        let resp = self.etcd.txn(txn).await?;
+        let resp = self.etcd.txn_once(txn).await?;
         if resp.succeeded {
             return Ok(true);
         }
-        match failed_read(resp).map(|kv| (Record::decode(&kv.value), kv)) {
+        let mut read = reads(resp).into_iter();
+        let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+        if self.fence_moved(fence, fence_kv.as_ref()) {
+            return Err(EtcdError::Refused("fence moved meanwhile".into()));
+        }
+        match kv.map(|kv| (Record::decode(&kv.value), kv)) {
             Some((Ok(other), kv)) if other.holder == rec.holder && other.fid == rec.fid => {
                 // Still there (the expiry has not reached it yet): the same value, as etcd holds
                 // it (another front-end may have written it since), moved to the new lease.

@@ -89,7 +89,11 @@ impl Backend for Local {
             false,
         );
         Box::pin(async move {
-            let file = self.server.open_new(&self.owner, &line).await?;
+            let expiry = self.server.next_expiry();
+            let file = tokio::select! {
+                r = self.server.open_new(&self.owner, &line) => r?,
+                () = expiry => return Err(EXPIRED.into()),
+            };
             Ok(Box::new(LocalRegistration(file)) as Box<dyn Registration>)
         })
     }
@@ -105,12 +109,23 @@ impl Backend for Local {
     }
 }
 
+/// Why a registration's wait ended without an answer: the front-end's etcd session expired
+/// (spec/etcd.md), which closes the shim connection as it closes 9P ones; the outcome is
+/// unknown to the client.
+const EXPIRED: &str = "the registry's etcd lease went unconfirmed for its TTL";
+
 struct LocalRegistration(crate::registry::NewFile);
 
 impl Registration for LocalRegistration {
     fn update(&mut self, attrs: Vec<(String, String)>) -> BoxFuture<'_, Result<(), BackendError>> {
         let text = crate::wire::format_pairs(attrs.iter().map(|(a, v)| (a.as_str(), v.as_str())));
-        Box::pin(async move { self.0.write(&text).await.map_err(BackendError::from) })
+        Box::pin(async move {
+            let lost = self.0.lost();
+            tokio::select! {
+                r = self.0.write(&text) => r.map_err(BackendError::from),
+                () = lost => Err(EXPIRED.into()),
+            }
+        })
     }
 
     fn lost(&self) -> BoxFuture<'_, ()> {

@@ -25,7 +25,9 @@ pub struct Limits {
     /// queue; beyond that a request gets the Rerror `too many outstanding requests` at once
     /// (and the log says so). The connection is always read, so a Tflush always gets through,
     /// and a Tclunk is never refused (it waits, however many there are: each names a distinct
-    /// tag), so that a client letting go of many registrations at once leaves none behind.
+    /// tag), so that a client letting go of many registrations at once leaves none behind. A
+    /// Tstat, which never waits, starts whatever the count: a client's heartbeat is answered
+    /// however many reads it holds parked.
     pub max_outstanding: usize,
     /// Most connections an accept loop serves at once (the registry server's listeners
     /// together). At the registry's cap a newcomer closes the oldest connection that has not
