@@ -4,62 +4,49 @@
 //! and attach to what you find, over the real wire protocols, against a real Inferno registry or
 //! against the registry(4) server in this crate.
 //!
-//! ## Where to start
+//! ## Cargo features
 //!
-//! * A client: [`Registry::connect`] (or [`Registry::open`] with a dial string), then
-//!   [`Registry::find`], [`Registry::register`] (keep the [`Registered`] to stay registered),
-//!   [`Registry::monitor`] for a [`Monitor`] of [`Change`]s, and [`Service::attach`] to dial what
-//!   you found ([`Attached`]). Errors are [`Error`]; the registry's own refusals are typed
-//!   ([`wire::Diagnostic`]).
-//! * Registrations that survive registry restarts: [`Manager`].
-//! * A server: [`Server::builder`] ([`ServerBuilder`]) listens on dial strings and returns a
-//!   [`RunningServer`]; [`shim::Builder`] puts the TCP shim (ports 6701–6703) in front of it.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use registries::{Attributes, Registry, Server};
-//! let running = Server::builder().listen_str("tcp!127.0.0.1!0")?.start().await?;
-//! let reg = Registry::open(&running.local_addrs()[0].to_string()).await?;
-//! let _held = reg.register("tcp!myhost!7001", &Attributes::new([("proto", "styx")]), false).await?;
-//! for svc in reg.find(&[("proto", "styx")]).await? {
-//!     println!("{svc}");
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! ## Modules
-//!
-//! * [`client`]: registries(2) in full (events, the per-process name space, transports).
-//! * [`manager`]: Inferno::RegMgr parity: registrations, lookups and monitors kept alive.
-//! * [`registry`]: the registry(4) server.
-//! * [`shim`]: the TCP shim server (its client is [`Registry::connect_shim`]); [`relay`] puts it
-//!   in front of a registry elsewhere.
-//! * [`styx`]: our 9P2000 codec, client and server framework, usable on its own.
-//! * [`auth`]: Inferno's infpk1 authentication, key files and the ssl record layer.
-//! * [`net`]: Inferno dial strings, dialling, listening and the one accept loop.
-//! * [`wire`]: the registry's text and rules (`%q` quoting, service lines, names, diagnostics).
-//!
-//! The layers and the one-way arrows between them are drawn in `ARCHITECTURE.md`.
+//! `client` (the default) is registries(2) and the `manager`; `server` the registry(4) server
+//! and the shim; `etcd` keeps a server's catalog in etcd; `http` gives a server its HTTP side;
+//! `metrics` counts Prometheus figures; `json` is the JSON of services; `full` is all of them.
+//! A program that only finds and registers compiles none of the server, HTTP, gRPC or metrics
+//! crates.
 
+// The guide names the client and the server: it is shown where both are built (docs.rs builds
+// every feature).
+#![cfg_attr(all(feature = "client", feature = "server"), doc = include_str!("guide.md"))]
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "etcd")]
 pub(crate) mod etcd;
+#[cfg(feature = "client")]
 pub mod manager;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics_off.rs"]
 pub mod metrics;
 pub mod net;
+#[cfg(feature = "server")]
 pub mod registry;
+#[cfg(all(feature = "server", feature = "client"))]
 pub mod relay;
+#[cfg(feature = "server")]
 pub mod shim;
 pub mod styx;
 pub mod wire;
 
+#[cfg(feature = "client")]
 pub use client::{Attached, Attributes, Change, Error, Monitor, Registered, Registry, Service};
+#[cfg(feature = "client")]
 pub use manager::Manager;
+#[cfg(feature = "server")]
 pub use registry::{RunningServer, Server, ServerBuilder};
 
 /// The README's Rust example, compiled as a doctest so that it stays true.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "full"))]
 pub struct ReadmeDoctests;

@@ -271,6 +271,7 @@ impl Catalog {
     }
 
     /// How many change-feed watchers are subscribed.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub fn feed_watchers(&self) -> usize {
         self.feed.watchers()
     }
@@ -626,8 +627,10 @@ pub(super) fn matches_attrs(attrs: &[(ArcStr, ArcStr)], query: &[(String, String
 }
 
 mod answers;
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 mod replica;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "etcd")]
 pub use replica::{Plan, Release};

@@ -352,6 +352,7 @@ impl Feed {
     }
 
     /// How many watchers there are.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub fn watchers(&self) -> usize {
         self.watchers.len()
     }

@@ -9,15 +9,19 @@ use super::catalog::{Catalog, FidRef};
 use super::feed::Watcher;
 use super::index::EntryId;
 use super::node::{Node, mode_ok, openok};
+#[cfg(feature = "etcd")]
 use super::store::{EtcdConfig, EtcdStore};
+#[cfg(feature = "etcd")]
 use crate::etcd::EtcdError;
 use crate::styx::server::{ConnCtx, FileSystem, FsError, IOUNIT_MSIZE, Opened, errors};
 use crate::styx::{ORCLOSE, Qid, Stat};
 use crate::wire::{self, Diagnostic};
 use arcstr::ArcStr;
 use bytes::Bytes;
+#[cfg(feature = "etcd")]
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// Inferno's diagnostic for "cannot happen" (`Egreg`).
@@ -41,6 +45,7 @@ pub struct RegistryFs {
     /// registry gives it for every attach name).
     feed: AtomicBool,
     /// The catalog's home in etcd, when it has one (`registry serve --etcd`): changes go there.
+    #[cfg(feature = "etcd")]
     store: OnceLock<Arc<EtcdStore>>,
     /// Counts the store's session expiries: every client connection (9P or shim registration)
     /// made before one is closed by it (spec/etcd.md, "A front-end cut off from etcd").
@@ -160,6 +165,7 @@ impl RegistryFs {
             catalog: Mutex::new(catalog),
             next_fid: AtomicU64::new(0),
             feed: AtomicBool::new(true),
+            #[cfg(feature = "etcd")]
             store: OnceLock::new(),
             expiries: watch::Sender::new(0),
         }
@@ -167,6 +173,7 @@ impl RegistryFs {
 
     /// The store's session expired: closes every client connection made before now. How many
     /// were told.
+    #[cfg(feature = "etcd")]
     pub(crate) fn expire_sessions(&self) -> usize {
         self.expiries.send_modify(|n| *n += 1);
         self.expiries.receiver_count()
@@ -192,6 +199,7 @@ impl RegistryFs {
     }
 
     /// Keeps the catalog in etcd from now on (the catalog must be empty of services).
+    #[cfg(feature = "etcd")]
     pub(crate) async fn use_etcd(self: &Arc<Self>, cfg: &EtcdConfig) -> Result<(), EtcdError> {
         let store = EtcdStore::start(cfg, self).await?;
         let _ = self.store.set(store);
@@ -200,52 +208,58 @@ impl RegistryFs {
 
     /// Ends the front-end's etcd lease (see [`EtcdStore::close`]); nothing without etcd.
     pub(crate) async fn close_store(&self) {
+        #[cfg(feature = "etcd")]
         if let Some(store) = self.store.get() {
             store.close().await;
         }
     }
 
     /// With etcd: whether it answers and how long ago it last did.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn store_health(&self) -> Option<(bool, std::time::Duration)> {
-        self.store.get().map(|s| s.health())
+        #[cfg(feature = "etcd")]
+        return self.store.get().map(|s| s.health());
+        #[cfg(not(feature = "etcd"))]
+        None
     }
 
     /// Whether the catalog lives in this process only (no etcd).
     pub(crate) fn in_memory(&self) -> bool {
-        self.store.get().is_none()
+        #[cfg(feature = "etcd")]
+        return self.store.get().is_none();
+        #[cfg(not(feature = "etcd"))]
+        true
     }
 
     /// A write to service `id` (its creating fid, or its file): the first names it.
     pub(crate) async fn write_service(&self, id: EntryId, text: &str) -> Result<(), Diagnostic> {
-        match self.store.get() {
-            Some(store) => store.write(self, id, text).await,
-            None => self.catalog().write(id, text, now()),
+        #[cfg(feature = "etcd")]
+        if let Some(store) = self.store.get() {
+            return store.write(self, id, text).await;
         }
+        self.catalog().write(id, text, now())
     }
 
     /// A clunk of fid `token` on service `id`: the service goes if the fid created it and it
     /// does not persist (or `orclose`).
     pub(crate) async fn release_service(&self, id: EntryId, token: FidRef, orclose: bool) {
-        match self.store.get() {
-            Some(store) => {
-                let rel = self.catalog().plan_release(id, token, orclose);
-                store.release(rel).await;
-            }
-            None => {
-                self.catalog().release(id, token, orclose);
-            }
+        #[cfg(feature = "etcd")]
+        if let Some(store) = self.store.get() {
+            let rel = self.catalog().plan_release(id, token, orclose);
+            store.release(rel).await;
+            return;
         }
+        self.catalog().release(id, token, orclose);
     }
 
     /// A Tremove of service `id` by `uname`.
     async fn remove_service(&self, id: EntryId, uname: &str) -> Result<(), Diagnostic> {
-        match self.store.get() {
-            Some(store) => {
-                let rel = self.catalog().plan_remove(id, uname)?;
-                store.remove(self, rel).await
-            }
-            None => self.catalog().remove(id, uname),
+        #[cfg(feature = "etcd")]
+        if let Some(store) = self.store.get() {
+            let rel = self.catalog().plan_remove(id, uname)?;
+            return store.remove(self, rel).await;
         }
+        self.catalog().remove(id, uname)
     }
 
     /// Whether attach name [`FEED_ANAME`] gives the change feed (true) or, as in Inferno's

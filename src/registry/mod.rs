@@ -29,11 +29,14 @@ pub(crate) mod catalog;
 mod feed;
 mod frontend;
 pub(crate) mod fs;
+#[cfg(feature = "http")]
 pub mod http;
 pub(crate) mod index;
 pub(crate) mod node;
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 mod record;
 mod server;
+#[cfg(feature = "etcd")]
 mod store;
 mod view;
 
@@ -44,5 +47,6 @@ pub use record::fuzz_decode as fuzz_etcd_record;
 pub use server::{
     AUTH_TIMEOUT, DEFAULT_LISTEN, RunningServer, Server, ServerAuth, ServerBuilder, ServerError,
 };
+#[cfg(feature = "etcd")]
 pub use store::{DEFAULT_LEASE_TTL, DEFAULT_PREFIX, EtcdConfig};
 pub use view::{FeedSubscription, ServiceInfo};

@@ -17,6 +17,7 @@ use super::attrdb;
 use super::catalog::Catalog;
 use super::feed::FeedLimits;
 use super::fs::{RegistryFs, now};
+#[cfg(feature = "etcd")]
 use super::store::EtcdConfig;
 use crate::auth::{AuthInfo, DEFAULT_SERVER_ALGS};
 use crate::net::{Accepting, Addr, AtCap, DialError, Listener, Stream};
@@ -184,6 +185,7 @@ impl Server {
     /// same endpoints and prefix serve one catalog. Loads what etcd holds, takes this server's
     /// lease and keeps it alive. Call it on a new server, before serving; static services added
     /// afterwards stay this server's own.
+    #[cfg(feature = "etcd")]
     pub async fn with_etcd(self, cfg: &EtcdConfig) -> Result<Server, ServerError> {
         self.fs
             .use_etcd(cfg)

@@ -5,8 +5,11 @@
 use super::Server;
 use super::feed::Watcher;
 use super::fs::RegistryFs;
+#[cfg(feature = "metrics")]
 use crate::metrics::CatalogState;
-use crate::wire::{self, FeedRequest};
+#[cfg(feature = "json")]
+use crate::wire;
+use crate::wire::FeedRequest;
 use std::sync::Arc;
 
 /// A registered service as the views show it.
@@ -24,6 +27,7 @@ pub struct ServiceInfo {
 
 impl ServiceInfo {
     /// The service as JSON (see [`wire::service_json`]).
+    #[cfg(feature = "json")]
     pub fn to_json(&self) -> serde_json::Value {
         let pairs = self.attrs.iter().map(|(a, v)| (a.as_str(), v.as_str()));
         wire::service_json(&self.name, pairs, Some(&self.owner))
@@ -103,6 +107,7 @@ impl Server {
     }
 
     /// The catalog's figures for the metrics.
+    #[cfg(feature = "metrics")]
     pub fn catalog_state(&self) -> CatalogState {
         let store = self
             .fs()

@@ -13,11 +13,11 @@
 //!
 //! [`Builder`] starts a shim that serves the ports in front of any [`Backend`]: a registry in this
 //! process ([`Local`], used by `registry serve`), or one elsewhere reached over 9P
-//! ([`crate::relay::Remote`], `registry shim --registry ADDR [-k KEYFILE]`, the role of Inferno's
-//! `listen` script). At most [`ShimLimits::max_connections`]
+//! (`relay::Remote` with the `client` feature, `registry shim --registry ADDR [-k KEYFILE]`, the
+//! role of Inferno's `listen` script). At most [`ShimLimits::max_connections`]
 //! (1,024) connections are served at once on each port; further ones wait in the
 //! listen backlog. The client
-//! side is [`Registry::connect_shim`](crate::client::Registry::connect_shim).
+//! side is `Registry::connect_shim` (feature `client`).
 //!
 //! # Example
 //!

@@ -2,8 +2,8 @@
 //! server framework.
 //!
 //! The codec ([`msg`], [`codec`]) and the client's connection logic ([`client_core`]) are
-//! pure: no sockets, no clocks. The [`Client`] and [`server`] are thin tokio adapters around
-//! them.
+//! pure: no sockets, no clocks. The [`Client`] and `server` (feature `server`) are thin tokio
+//! adapters around them.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), registries::styx::Error> {
@@ -23,6 +23,7 @@ pub mod codec;
 mod error;
 mod fid;
 pub mod msg;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use client::{Client, DEFAULT_MSIZE};

@@ -13,6 +13,7 @@
 
 mod diagnostic;
 mod feed;
+#[cfg(feature = "json")]
 mod json;
 mod line;
 mod names;
@@ -26,6 +27,7 @@ pub use feed::{
     FEED_ANAME, FeedKind, FeedRecord, FeedRequest, FeedStart, format_compacted, parse_compacted,
     push_change, push_synced,
 };
+#[cfg(feature = "json")]
 pub use json::{change_json, service_json};
 pub use line::{
     ServiceLine, format_event, format_pairs, pairs, parse_event, parse_pairs, push_line,
@@ -34,6 +36,7 @@ pub use line::{
 pub use names::{PERSIST, RESERVED_NAMES, check_name, limbo_int_nonzero, persists};
 pub use quote::{needs_quote, push_quoted, quote, quote_words, unquote};
 pub use record_reader::RecordReader;
+#[cfg(feature = "client")]
 pub(crate) use services::each_service;
 pub use services::parse_services;
 pub use shim::{MAX_EVENT_LINE, MAX_FIND_REPLY, MAX_LINE, READY, ShimPorts};
