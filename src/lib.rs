@@ -15,7 +15,7 @@
 // The guide names the client and the server: it is shown where both are built (docs.rs builds
 // every feature).
 #![cfg_attr(all(feature = "client", feature = "server"), doc = include_str!("guide.md"))]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod auth;
 #[cfg(feature = "client")]
@@ -45,6 +45,16 @@ pub use client::{Attached, Attributes, Change, Error, Monitor, Registered, Regis
 pub use manager::Manager;
 #[cfg(feature = "server")]
 pub use registry::{RunningServer, Server, ServerBuilder};
+
+/// A program that serves and is a client returns one error type: the server's errors convert
+/// into the client's ([`client::Error::Other`]). Here, above both sides, since neither uses the
+/// other.
+#[cfg(all(feature = "client", feature = "server"))]
+impl From<registry::ServerError> for client::Error {
+    fn from(e: registry::ServerError) -> client::Error {
+        client::Error::Other(Box::new(e))
+    }
+}
 
 /// The README's Rust example, compiled as a doctest so that it stays true.
 #[doc = include_str!("../README.md")]

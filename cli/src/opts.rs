@@ -4,6 +4,7 @@
 use registries::auth::AuthInfo;
 use registries::client::{Error, Registry};
 use registries::manager::Connector;
+use registries::net::DialError;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -209,15 +210,15 @@ fn speaks_infpk1(mount_error: &str) -> bool {
 /// A dial error about the form of `addr` says which forms there are.
 fn with_dial_hint(addr: &str, e: Error) -> Error {
     match e {
-        Error::Dial(m)
-            if m.starts_with("bad dial string")
-                || m.starts_with("unknown network")
-                || m.starts_with("unknown service") =>
-        {
-            Error::Dial(format!(
-                "bad dial string {} ({m}): use tcp!host!port or host:port",
+        Error::Dial(DialError::Syntax(_)) => Error::Dial(DialError::Syntax(format!(
+            "{}: use tcp!host!port or host:port",
+            shell_word(addr)
+        ))),
+        Error::Dial(m @ (DialError::Network(_) | DialError::Service(_))) => {
+            Error::Dial(DialError::Syntax(format!(
+                "{} ({m}): use tcp!host!port or host:port",
                 shell_word(addr)
-            ))
+            )))
         }
         e => e,
     }

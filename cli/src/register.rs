@@ -46,7 +46,13 @@ pub struct Args {
 
 /// Runs `registry register`.
 pub async fn run(args: Args) -> CmdResult {
-    let attrs = Attributes::new(crate::opts::arg_pairs(&args.pairs)?);
+    // Each pair is set in turn, as Inferno's grid/register sets each `-a attr val`: a new
+    // attribute goes to the front of the list, and since the registry keeps attributes by
+    // prepending what it is written, it then lists them in the order given here.
+    let mut attrs = Attributes::default();
+    for (a, v) in crate::opts::arg_pairs(&args.pairs)? {
+        attrs.set(a, v);
+    }
     let mut stop = Stop::install()?;
     // The first registration is made directly, so that a refusal is reported and ends the
     // command, as a one-shot registration would (the manager would quietly retry it).

@@ -79,9 +79,10 @@ async fn register_query_watch_and_interrupt() {
 
     let (ok, out, err) = run(&["query", "-m", m, "proto", "styx"]).await;
     assert!(ok, "{err}");
+    // Listed in the order given, as after Inferno's grid/register.
     assert_eq!(
         out,
-        "tcp!myhost!7001 description 'it''s a test' proto styx\n"
+        "tcp!myhost!7001 proto styx description 'it''s a test'\n"
     );
     let (ok, out, _) = run(&["query", "-m", m, "-n", "description", "*"]).await;
     assert!(ok);
@@ -93,7 +94,7 @@ async fn register_query_watch_and_interrupt() {
     // The watcher may have started before or after the registration: either way it reports it.
     assert_eq!(
         next_line(&mut seen).await,
-        "+ tcp!myhost!7001 description 'it''s a test' proto styx"
+        "+ tcp!myhost!7001 proto styx description 'it''s a test'"
     );
 
     // SIGTERM: register unregisters and exits 0; the watcher sees the service go.
@@ -102,7 +103,7 @@ async fn register_query_watch_and_interrupt() {
     assert!(status.success(), "register exited {status}");
     assert_eq!(
         next_line(&mut seen).await,
-        "- tcp!myhost!7001 description 'it''s a test' proto styx"
+        "- tcp!myhost!7001 proto styx description 'it''s a test'"
     );
     let (_, out, _) = run(&["query", "-m", m, "proto", "styx"]).await;
     assert_eq!(out, "");

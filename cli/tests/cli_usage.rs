@@ -169,7 +169,7 @@ async fn host_port_and_the_registry_variable_name_a_registry() {
     let out = run(&["query", "-m", "tcp!h", "proto", "styx"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("bad dial string 'tcp!h'")
+        text(&out.stderr).contains("bad dial string: 'tcp!h'")
             && text(&out.stderr).contains("use tcp!host!port or host:port"),
         "{}",
         text(&out.stderr)

@@ -14,9 +14,7 @@ pub type BoxConn = Box<dyn Conn>;
 /// Dials an Inferno dial string (`tcp!host!port`, `net!$registry!registry`, `unix!/path`), as
 /// Limbo's `sys->dial(addr, nil)` does: no default service. Errors read `cannot dial: ...`.
 pub async fn dial(addr: &str) -> Result<BoxConn> {
-    let stream = crate::net::dial(addr)
-        .await
-        .map_err(|e| Error::Dial(e.to_string()))?;
+    let stream = crate::net::dial(addr).await.map_err(Error::Dial)?;
     Ok(Box::new(stream))
 }
 

@@ -26,9 +26,11 @@ pub enum Error {
         /// Why `index` could not be opened.
         reason: String,
     },
-    /// The service's address could not be dialled (Limbo: `cannot dial: %r`).
+    /// The service's address could not be dialled (Limbo: `cannot dial: %r`): a dial string
+    /// that cannot be used, or a connection that could not be made (with the operating system's
+    /// [`std::io::ErrorKind`]: refused, unknown host, timed out...).
     #[error("cannot dial: {0}")]
-    Dial(String),
+    Dial(#[source] crate::net::DialError),
     /// The service's `auth` attribute names a method registries(2) does not know
     /// (Limbo: `unknown authentication type %q`; the value is stored already quoted).
     #[error("unknown authentication type {0}")]
@@ -64,6 +66,20 @@ pub enum Error {
     /// The connection to the registry failed or was lost.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// No answer within the time set with [`Registry::with_timeout`](super::Registry::with_timeout)
+    /// or given to [`Registry::open_with_timeout`](super::Registry::open_with_timeout): the
+    /// operation may or may not have happened.
+    #[error("{what}: no answer within {after:?}")]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// How long.
+        after: std::time::Duration,
+    },
+    /// An error of another part of this crate, for a program that returns this type from code
+    /// that also serves (e.g. `?` on the server's builder).
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Results of the client layer.
@@ -80,7 +96,7 @@ impl Error {
                 dir: dir.clone(),
                 reason: reason.clone(),
             },
-            Error::Dial(s) => Error::Dial(s.clone()),
+            Error::Dial(e) => Error::Dial(e.clone()),
             Error::UnknownAuth(s) => Error::UnknownAuth(s.clone()),
             Error::Auth(s) => Error::Auth(s.clone()),
             Error::Mount(s) => Error::Mount(s.clone()),
@@ -90,6 +106,34 @@ impl Error {
             Error::BadEvent(s) => Error::BadEvent(s.clone()),
             Error::Unsupported(s) => Error::Unsupported(s),
             Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Error::Timeout { what, after } => Error::Timeout {
+                what,
+                after: *after,
+            },
+            Error::Other(e) => Error::Other(e.to_string().into()),
+        }
+    }
+
+    /// The operating system's kind of failure behind this error, where there is one: a
+    /// connection refused, an unknown host, a reset, a timeout.
+    ///
+    /// ```
+    /// use registries::client::Error;
+    /// use std::io::ErrorKind;
+    /// # async fn demo() {
+    /// match registries::Registry::open("tcp!127.0.0.1!1").await {
+    ///     Err(e) if e.io_kind() == Some(ErrorKind::ConnectionRefused) => println!("nobody there"),
+    ///     Err(e) => println!("{e}"),
+    ///     Ok(_) => println!("connected"),
+    /// }
+    /// # }
+    /// ```
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Dial(crate::net::DialError::Connect { kind, .. }) => Some(*kind),
+            Error::Io(e) => Some(e.kind()),
+            Error::Timeout { .. } => Some(std::io::ErrorKind::TimedOut),
+            _ => None,
         }
     }
 

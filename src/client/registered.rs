@@ -43,7 +43,7 @@ impl Registered {
     /// Writes `text` to the registration file as it is (registry(4) takes `attr val ...`).
     pub async fn write(&mut self, text: &str) -> Result<()> {
         match &mut self.fd {
-            Some(fd) => fd.write(text.to_string()).await,
+            Some(fd) => self.reg.limit("update", fd.write(text.to_string())).await,
             None => Err(Error::Unsupported("registration already closed")),
         }
     }

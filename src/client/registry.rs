@@ -13,8 +13,10 @@ use super::service::Service;
 use super::styx_backend::StyxSession;
 use super::transport::Backend;
 use crate::wire::FeedStart;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where Limbo's `Registry.new(nil)` and `Registry.connect` put the registry.
 pub const DEFAULT_DIR: &str = "/mnt/registry";
@@ -25,6 +27,8 @@ pub struct Registry {
     dir: PathBuf,
     backend: Arc<Backend>,
     events: Arc<EventShare>,
+    /// How long each operation may wait for the registry ([`Registry::with_timeout`]).
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -62,6 +66,7 @@ impl Registry {
             dir: dir.to_path_buf(),
             backend: Arc::new(backend),
             events: Arc::default(),
+            timeout: None,
         })
     }
 
@@ -121,6 +126,7 @@ impl Registry {
             dir: PathBuf::new(),
             backend: Arc::new(Backend::Styx(Arc::new(session))),
             events: Arc::default(),
+            timeout: None,
         })
     }
 
@@ -135,6 +141,7 @@ impl Registry {
             dir: PathBuf::new(),
             backend: Arc::new(Backend::Shim(client)),
             events: Arc::default(),
+            timeout: None,
         })
     }
 
@@ -170,7 +177,8 @@ impl Registry {
 
     /// Every registered service, as `index` lists them now. An empty list when there are none.
     pub async fn services(&self) -> Result<Vec<Service>> {
-        Ok(Service::parse_all(&self.backend.index().await?))
+        let text = self.limit("services", self.backend.index()).await?;
+        Ok(Service::parse_all(&text))
     }
 
     /// The services that have every attribute in `attrs` with an equal value; a value `*`
@@ -180,31 +188,73 @@ impl Registry {
         attrs: &[(A, V)],
     ) -> Result<Vec<Service>> {
         let query = crate::wire::format_pairs(attrs.iter().map(|(a, v)| (a.as_ref(), v.as_ref())));
-        Ok(Service::parse_all(&self.backend.find(query).await?))
+        let text = self.limit("find", self.backend.find(query)).await?;
+        Ok(Service::parse_all(&text))
     }
 
     /// Who owns each registered service (beyond Limbo's API): the owner of its file, as
     /// `ls -l /mnt/registry` shows it, by name. Empty through the TCP shim, which does not
     /// carry owners, and for a registry opened with [`Registry::new`].
     pub async fn owners(&self) -> Result<std::collections::HashMap<String, String>> {
-        self.backend.owners().await
+        self.limit("owners", self.backend.owners()).await
     }
 
     /// Writes `query` to `find` exactly as given and returns the reply text exactly as read, as
     /// Inferno's ndb/regquery does (no client-side checks; the registry's diagnostic on error).
     pub async fn find_raw(&self, query: &str) -> Result<String> {
-        self.backend.find(query.to_string()).await
+        self.limit("find", self.backend.find(query.to_string()))
+            .await
     }
 
     /// Opens the registry named by `target`, as the `registry` command's `-m` does: an existing
     /// directory is opened with [`Registry::new`] (like ndb/regquery's mount point), anything else
-    /// is a dial string connected to with `auth none`.
-    pub async fn open(target: &str) -> Result<Registry> {
-        if Path::new(target).is_dir() {
-            return Registry::new(target).await;
+    /// is a dial string connected to with `auth none`. `target` is anything that prints as one:
+    /// `"tcp!host!6675"`, a `String`, or a server's [`net::Addr`](crate::net::Addr).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), registries::Error> {
+    /// let reg = registries::Registry::open("tcp!127.0.0.1!6675").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open(target: impl std::fmt::Display) -> Result<Registry> {
+        let target = target.to_string();
+        if Path::new(&target).is_dir() {
+            return Registry::new(&target).await;
         }
         let svc = Service::new(target, Attributes::new([("auth", "none")]));
         Registry::connect(Some(&svc), None, None).await
+    }
+
+    /// [`Registry::open`] within `limit` (dialling, authenticating, attaching), with every later
+    /// operation limited to it too ([`Registry::with_timeout`]). [`Error::Timeout`] when the
+    /// registry does not answer in time.
+    pub async fn open_with_timeout(
+        target: impl std::fmt::Display,
+        limit: Duration,
+    ) -> Result<Registry> {
+        let reg = within(limit, "open", Registry::open(target)).await?;
+        Ok(reg.with_timeout(limit))
+    }
+
+    /// This registry with each operation limited to `limit` (a find, a registration, an update,
+    /// opening events or changes; not the wait for the next change): past it the operation
+    /// fails with [`Error::Timeout`], and its outcome, for a registration, is unknown. Clones
+    /// made after this share the limit.
+    pub fn with_timeout(mut self, limit: Duration) -> Registry {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Runs `f` within this registry's timeout, if it has one.
+    pub(crate) async fn limit<T>(
+        &self,
+        what: &'static str,
+        f: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match self.timeout {
+            Some(limit) => within(limit, what, f).await,
+            None => f.await,
+        }
     }
 
     /// Registers a service named `addr` with `attrs` (written in list order). With `persist` the
@@ -216,23 +266,23 @@ impl Registry {
         attrs: &Attributes,
         persist: bool,
     ) -> Result<Registered> {
-        let handle = self
-            .backend
-            .register(crate::wire::register_line(addr, attrs.iter(), persist))
-            .await?;
+        let line = crate::wire::register_line(addr, attrs.iter(), persist);
+        let handle = self.limit("register", self.backend.register(line)).await?;
         Ok(Registered::new(addr.to_string(), self.clone(), handle))
     }
 
     /// Removes the service named `addr`. Only its owner may.
     pub async fn unregister(&self, addr: &str) -> Result<()> {
-        self.backend.unregister(addr).await
+        self.limit("unregister", self.backend.unregister(addr))
+            .await
     }
 
     /// The registry's change counts, one item per coalesced change after this call. Fails (at
     /// once, or as the first item) with [`Error::NoEvents`] on a registry without `event`. The
     /// streams of one connection (this `Registry` and its clones) share one `event` read.
     pub async fn events(&self) -> Result<Events> {
-        self.events.subscribe(&self.backend).await
+        self.limit("events", self.events.subscribe(&self.backend))
+            .await
     }
 
     /// The changes of the services matching `query` (`find`'s rules), each with its revision,
@@ -246,7 +296,15 @@ impl Registry {
         from: Option<Revision>,
     ) -> Result<Changes> {
         let start = from.map_or(FeedStart::Now, FeedStart::From);
-        Ok(Changes::new(FeedReader::open(self, query, start).await?))
+        let reader = self
+            .limit("changes", FeedReader::open(self, query, start))
+            .await?;
+        Ok(Changes::new(reader))
+    }
+
+    /// The changes of every service ([`Registry::changes`] with no query).
+    pub async fn changes_all(&self, from: Option<Revision>) -> Result<Changes> {
+        self.changes::<&str, &str>(&[], from).await
     }
 
     /// The transport, for the client's other modules.
@@ -259,6 +317,32 @@ impl Registry {
         &self,
         filter: &[(A, V)],
     ) -> Result<Monitor> {
-        Monitor::new(self, filter).await
+        self.limit("monitor", Monitor::new(self, filter)).await
+    }
+
+    /// A [`Monitor`] of every service (no filter).
+    ///
+    /// ```no_run
+    /// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+    /// let mut all = reg.monitor_all().await?;
+    /// while let Some(change) = all.next().await {
+    ///     println!("{:?}", change?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn monitor_all(&self) -> Result<Monitor> {
+        self.monitor::<&str, &str>(&[]).await
+    }
+}
+
+/// Runs `f` within `limit`: [`Error::Timeout`] naming `what` when it does not finish.
+async fn within<T>(
+    limit: Duration,
+    what: &'static str,
+    f: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout { what, after: limit }),
     }
 }

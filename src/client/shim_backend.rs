@@ -37,7 +37,11 @@ pub struct ShimClient {
 
 /// Maps a failure to reach the shim.
 fn dial_err(host: &str, port: u16, e: std::io::Error) -> Error {
-    Error::Dial(format!("tcp!{host}!{port}: {e}"))
+    Error::Dial(crate::net::DialError::Connect {
+        addr: format!("tcp!{host}!{port}"),
+        kind: e.kind(),
+        why: e.to_string(),
+    })
 }
 
 impl ShimClient {

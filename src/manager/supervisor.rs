@@ -55,7 +55,10 @@ struct Lost;
 fn is_lost(e: &client::Error) -> bool {
     matches!(
         e,
-        client::Error::Io(_) | client::Error::Mount(_) | client::Error::Dial(_)
+        client::Error::Io(_)
+            | client::Error::Mount(_)
+            | client::Error::Dial(_)
+            | client::Error::Timeout { .. }
     )
 }
 

@@ -20,9 +20,17 @@ pub enum DialError {
     /// The service is neither a number nor a known service name.
     #[error("unknown service: {0}")]
     Service(String),
-    /// The address is well formed but the connection could not be made: `ADDR: why`.
-    #[error("{0}")]
-    Connect(String),
+    /// The address is well formed but the connection could not be made: `ADDR: why`. `kind`
+    /// tells a refused connection from an unknown host or a timeout without reading `why`.
+    #[error("{addr}: {why}")]
+    Connect {
+        /// The address dialled.
+        addr: String,
+        /// The operating system's kind of failure.
+        kind: std::io::ErrorKind,
+        /// Its text.
+        why: String,
+    },
 }
 
 /// Inferno's well-known TCP services (`lib/ndb/inferno`).

@@ -8,7 +8,11 @@ use tokio::net::TcpStream;
 /// Limbo's `sys->dial(addr, nil)` does: no default service.
 pub async fn dial(addr: &str) -> Result<Stream, DialError> {
     let parsed = Addr::parse(addr, "")?;
-    let failed = |e: std::io::Error| DialError::Connect(format!("{parsed}: {e}"));
+    let failed = |e: std::io::Error| DialError::Connect {
+        addr: parsed.to_string(),
+        kind: e.kind(),
+        why: e.to_string(),
+    };
     match &parsed {
         Addr::Tcp { host, port } => Ok(Stream::Tcp(dial_tcp(host, *port).await.map_err(failed)?)),
         Addr::Unix(path) => Ok(Stream::Unix(

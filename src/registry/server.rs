@@ -448,6 +448,12 @@ impl RunningServer {
         &self.local
     }
 
+    /// The first address bound: what a client of this server dials
+    /// (`Registry::open(running.addr())`). Every built server listens on at least one.
+    pub fn addr(&self) -> &Addr {
+        &self.local[0]
+    }
+
     /// The registry being served.
     pub fn server(&self) -> &Server {
         &self.registry
