@@ -13,6 +13,13 @@ use std::time::Duration;
 /// failure, 2 a usage error).
 pub const EXIT_TIMEOUT: u8 = 3;
 
+/// A usage error found after clap's parsing (the words themselves are wrong): says so on
+/// standard error as `main` says any diagnostic, and exits with status 2, as clap's do.
+pub fn usage(what: &str) -> crate::CmdResult {
+    eprintln!("registry: {what} (see --help)");
+    Ok(std::process::ExitCode::from(2))
+}
+
 /// The registry did not answer in time: `main` exits with [`EXIT_TIMEOUT`].
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: no answer within {secs} s (--timeout)")]
@@ -166,9 +173,10 @@ async fn connect_one(addr: &str, opt: &RegistryOpt) -> Result<Registry, Error> {
             Error::Mount(m) if speaks_infpk1(&m) => Error::Mount(format!(
                 "{addr}: this registry requires authentication: use -k KEYFILE ({m})"
             )),
-            Error::Mount(m) => Error::Mount(format!(
-                "{addr}: {m} (if the registry requires authentication, use -k KEYFILE)"
-            )),
+            Error::Mount(m) => match other_protocol(&m) {
+                Some(what) => Error::Mount(format!("{addr}: {what}")),
+                None => Error::Mount(format!("{addr}: {m}")),
+            },
             e => with_dial_hint(addr, e),
         });
     };
@@ -193,18 +201,30 @@ async fn connect_one(addr: &str, opt: &RegistryOpt) -> Result<Registry, Error> {
         })
 }
 
+/// The four bytes of a mount failure's "message size N" read as a 9P size field, if it says one.
+fn size_bytes(mount_error: &str) -> Option<[u8; 4]> {
+    let rest = mount_error.split("message size ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<u32>().ok().map(u32::to_le_bytes)
+}
+
+/// What else answered, when a 9P mount failure's "size" is the start of another protocol's
+/// reply: an HTTP server's `HTTP`, or a TLS record (an alert or a handshake, version 3.x).
+fn other_protocol(mount_error: &str) -> Option<&'static str> {
+    match size_bytes(mount_error)? {
+        [b'H', b'T', b'T', b'P'] => Some(
+            "this is an HTTP server, not a 9P registry (the registry's HTTP side? use \
+             --registry HOST:PORT of its 9P listener)",
+        ),
+        [0x15 | 0x16, 0x03, 0..=4, _] => Some("this is a TLS server, not a 9P registry"),
+        _ => None,
+    }
+}
+
 /// Whether a 9P mount failure is what an infpk1 server's first message looks like to 9P: its
 /// `NNNN\n` header read as a 9P size field, four ASCII digits or newlines.
 fn speaks_infpk1(mount_error: &str) -> bool {
-    let Some(rest) = mount_error.split("message size ").nth(1) else {
-        return false;
-    };
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse::<u32>().is_ok_and(|n| {
-        n.to_le_bytes()
-            .iter()
-            .all(|b| b.is_ascii_digit() || *b == b'\n')
-    })
+    size_bytes(mount_error).is_some_and(|b| b.iter().all(|b| b.is_ascii_digit() || *b == b'\n'))
 }
 
 /// A dial error about the form of `addr` says which forms there are.
@@ -338,6 +358,19 @@ mod tests {
             "bad message from server: message size 70000 exceeds msize 8216"
         ));
         assert!(!speaks_infpk1("connection closed"));
+    }
+
+    #[test]
+    fn an_http_or_tls_answer_is_named() {
+        let said = |b: &[u8; 4]| {
+            let size = u32::from_le_bytes(*b);
+            other_protocol(&format!(
+                "bad message from server: message size {size} exceeds msize 65560"
+            ))
+        };
+        assert!(said(b"HTTP").is_some_and(|w| w.contains("HTTP server")));
+        assert!(said(&[0x15, 0x03, 0x01, 0x00]).is_some_and(|w| w.contains("TLS")));
+        assert_eq!(said(b"0001"), None);
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 /// Prints the services matching all the attribute/value pairs, one per line in the registry's
 /// text format (`name attr val ...`, quoted as Inferno quotes). A value `*` matches any value of
 /// an attribute the service has. With no pairs, reads queries from standard input, one per line
-/// (prompting with `> ` on a terminal), as regquery does; an empty line lists every service.
-/// Scripts that want every service say `--all`.
+/// (prompting with `> ` on a terminal), as regquery does; an empty line lists every service, and
+/// so does an input that ends before any line (`registry query --json | jq`, say). Scripts that
+/// want every service say `--all`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -24,6 +25,7 @@ Examples:
                                          authenticate as the key's owner first
   registry query -- key -1               a value that begins with `-`
   echo | registry query                  every service
+  registry query < /dev/null             every service too (no query was read)
   registry query                         (on a terminal) prompt for queries
 
 JSON (--json): [{\"name\": \"tcp!h!1\", \"attrs\": [[\"proto\", \"styx\"]], \"owner\": \"alice\",
@@ -50,6 +52,9 @@ pub struct Args {
 
 /// Runs `registry query`.
 pub async fn run(args: Args) -> CmdResult {
+    if !args.pairs.len().is_multiple_of(2) {
+        return crate::opts::usage("odd attribute/value pairs");
+    }
     let reg = args.reg.open().await?;
     let style = Style::of(&args);
     if !args.pairs.is_empty() || args.all {
@@ -61,14 +66,20 @@ pub async fn run(args: Args) -> CmdResult {
     }
     let prompt = std::io::stdin().is_terminal();
     let mut status = ExitCode::SUCCESS;
+    let mut read_any = false;
     loop {
         if prompt {
             print!("> ");
             std::io::stdout().flush()?;
         }
-        let Some(line) = read_line().await? else {
-            break;
+        let line = match read_line().await? {
+            Some(line) => line,
+            // An input that ended before any query: every service, as `--all` (a script piping
+            // the output gets an answer, `[]` with --json, rather than nothing at all).
+            None if !read_any && !prompt => String::new(),
+            None => break,
         };
+        read_any = true;
         match args.reg.limit("find", reg.find_raw(&line)).await {
             Ok(text) => print_reply(&text, style, &owners(&reg, style).await)?,
             Err(e) if e.is::<crate::opts::TimedOut>() => return Err(e),

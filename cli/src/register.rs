@@ -49,10 +49,15 @@ pub async fn run(args: Args) -> CmdResult {
     // Each pair is set in turn, as Inferno's grid/register sets each `-a attr val`: a new
     // attribute goes to the front of the list, and since the registry keeps attributes by
     // prepending what it is written, it then lists them in the order given here.
+    let pairs = match crate::opts::arg_pairs(&args.pairs) {
+        Ok(p) => p,
+        Err(e) => return crate::opts::usage(e),
+    };
     let mut attrs = Attributes::default();
-    for (a, v) in crate::opts::arg_pairs(&args.pairs)? {
+    for (a, v) in pairs {
         attrs.set(a, v);
     }
+
     let mut stop = Stop::install()?;
     // The first registration is made directly, so that a refusal is reported and ends the
     // command, as a one-shot registration would (the manager would quietly retry it).
@@ -66,10 +71,28 @@ pub async fn run(args: Args) -> CmdResult {
         r = registering => r?,
         r = stop.wait() => { r?; return Err("interrupted".into()); }
     };
-    eprintln!(
-        "registry: registered {}; interrupt to unregister",
-        args.name
-    );
+    if args.persist {
+        eprintln!(
+            "registry: registered {} to persist: it stays after this command ends (`registry \
+             unregister {}` removes it); interrupt to stop",
+            args.name,
+            crate::opts::shell_word(&args.name)
+        );
+    } else {
+        eprintln!(
+            "registry: registered {}; interrupt to unregister",
+            args.name
+        );
+    }
+    if args.reg.keyfile.is_none() && std::env::var("USER").map_or(true, |u| u.is_empty()) {
+        // The registry knows a client by the name it attaches as; without $USER that is `none`,
+        // shared by every other client without it. Said after the first line, which scripts
+        // read for "registered".
+        eprintln!(
+            "registry: warning: $USER is not set: registered as user none, whom any other \
+             client without $USER may unregister (set USER, or authenticate with -k)"
+        );
+    }
     let why = tokio::select! {
         r = stop.wait() => {
             r?;

@@ -33,20 +33,25 @@ const EXIT_COMPACTED: u8 = 2;
 #[derive(clap::Args)]
 #[command(after_help = "\
 Output:
-  41 + tcp!myhost!7001 proto styx       a service appeared (41: the revision)
-  42 ~ tcp!myhost!7001 load 5 proto styx its attributes changed
-  43 - tcp!myhost!7001 load 5 proto styx it went
-  (no revision against a registry without a change feed, e.g. a real Inferno one)
+  1765161041000007 + tcp!myhost!7001 proto styx         a service appeared (then: the revision)
+  1765161041000008 ~ tcp!myhost!7001 load 5 proto styx  its attributes changed
+  1765161041000009 - tcp!myhost!7001 load 5 proto styx  it went
+  (no revision against a registry without a change feed, e.g. a real Inferno one). A revision is
+  a number the registry gives each change (in memory: its start time in microseconds plus a
+  count; with etcd: etcd's revision times 1,000,000); at the start the revision the listing is
+  at is said on standard error, ready to copy.
 
   With --json, one object a line:
-  {\"rev\": 41, \"change\": \"added\", \"name\": \"tcp!myhost!7001\", \"attrs\": [[\"proto\", \"styx\"]],
-   \"persist\": false}   (the data of serve --http's /v1/changes events)
+  {\"rev\": 1765161041000007, \"change\": \"added\", \"name\": \"tcp!myhost!7001\",
+   \"attrs\": [[\"proto\", \"styx\"]], \"persist\": false}   (as serve --http's /v1/changes events)
   (change: added, changed or removed; attributes in the service's order; no rev without a feed)
 
 Examples:
   registry watch                     every service
   registry watch proto styx          services with proto=styx
-  registry watch --from 41 --json    every change from revision 41 on, for a script
+  registry watch --from 1765161041000008 --json
+                                     every change from that revision on (one a script printed
+                                     before, plus one), for a script that resumes
   registry watch -m 'tcp!reghost!6675' auth '*'
 
 Exit status: 0 interrupted, 1 failure, 2 usage or --from older than the registry keeps,
@@ -68,7 +73,10 @@ pub struct Args {
 
 /// Runs `registry watch`.
 pub async fn run(args: Args) -> CmdResult {
-    let filter = crate::opts::arg_pairs(&args.pairs)?;
+    let filter = match crate::opts::arg_pairs(&args.pairs) {
+        Ok(f) => f,
+        Err(e) => return crate::opts::usage(e),
+    };
     let mut stop = crate::register::Stop::install()?;
     let watching = async {
         match args.from {
@@ -86,6 +94,10 @@ pub async fn run(args: Args) -> CmdResult {
 async fn watch(args: &Args, filter: &[(&str, &str)]) -> CmdResult {
     let reg = args.reg.open().await?;
     let mut monitor = args.reg.limit("event", Monitor::new(&reg, filter)).await?;
+    if let Some(rev) = monitor.revision() {
+        // What a script resumes from (`--from REV+1`), before any change is printed.
+        eprintln!("registry: watching from revision {rev}");
+    }
     loop {
         match monitor.next().await {
             Some(Ok(c)) => {
@@ -157,7 +169,9 @@ fn refused(e: Box<dyn std::error::Error + Send + Sync>, rev: u64) -> CmdResult {
     match e.downcast_ref::<Error>() {
         Some(Error::Compacted { oldest }) => {
             eprintln!(
-                "registry: revision {rev} is no longer kept: the oldest revision kept is {oldest}"
+                "registry: revision {rev} is older than anything this registry keeps (its oldest \
+                 is {oldest}): either it was never issued here or it has been dropped; \
+                 `registry watch` prints each change's revision"
             );
             Ok(ExitCode::from(EXIT_COMPACTED))
         }
