@@ -40,7 +40,9 @@ pub mod styx;
 pub mod wire;
 
 #[cfg(feature = "client")]
-pub use client::{Attached, Attributes, Change, Error, Monitor, Registered, Registry, Service};
+pub use client::{
+    Attached, Attributes, Change, Dialer, Error, Monitor, Registered, Registry, Service,
+};
 #[cfg(feature = "client")]
 pub use manager::Manager;
 #[cfg(feature = "server")]

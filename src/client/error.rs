@@ -76,6 +76,9 @@ pub enum Error {
         /// How long.
         after: std::time::Duration,
     },
+    /// No service matching a [`Dialer`](super::Dialer)'s query answered: each tried and why.
+    #[error("{0}")]
+    NoneAnswered(super::NoneAnswered),
     /// An error of another part of this crate, for a program that returns this type from code
     /// that also serves (e.g. `?` on the server's builder).
     #[error(transparent)]
@@ -111,6 +114,10 @@ impl Error {
                 after: *after,
             },
             Error::Other(e) => Error::Other(e.to_string().into()),
+            Error::NoneAnswered(n) => Error::NoneAnswered(super::NoneAnswered {
+                query: n.query.clone(),
+                tried: n.tried.iter().map(|(a, e)| (a.clone(), e.duplicate())).collect(),
+            }),
         }
     }
 

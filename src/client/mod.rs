@@ -34,6 +34,9 @@
 
 mod attributes;
 mod conn;
+mod dialer;
+#[cfg(feature = "tower")]
+mod discover;
 mod error;
 mod events;
 mod feed;
@@ -50,6 +53,9 @@ mod transport;
 
 pub use attributes::Attributes;
 pub use conn::{BoxConn, Conn, dial, dial_with_key};
+pub use dialer::{Dialer, NoneAnswered};
+#[cfg(feature = "tower")]
+pub use discover::Discovery;
 pub use error::{Error, Result};
 pub use events::Events;
 pub use feed::{ChangeEvent, ChangeKind, Changes, Revision};

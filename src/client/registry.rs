@@ -320,6 +320,23 @@ impl Registry {
         self.limit("monitor", Monitor::new(self, filter)).await
     }
 
+    /// A [`Dialer`](super::Dialer) over the services matching `query`: its `connect` picks a
+    /// live one (power of two choices on the connections it holds open), attaches to it, and
+    /// tries another when one refuses.
+    ///
+    /// ```no_run
+    /// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+    /// let echo = reg.dialer(&[("proto", "echo")]).await?;
+    /// let conn = echo.connect().await?; // an `Attached`: its `fd` is the connection
+    /// # Ok(()) }
+    /// ```
+    pub async fn dialer<A: AsRef<str>, V: AsRef<str>>(
+        &self,
+        query: &[(A, V)],
+    ) -> Result<super::Dialer> {
+        super::Dialer::new(self, query).await
+    }
+
     /// A [`Monitor`] of every service (no filter).
     ///
     /// ```no_run
