@@ -20,6 +20,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+use common::Rng;
 use common::netns::{self, Host, Net, NetEtcd, Side};
 use futures_util::StreamExt;
 use registries::client::{ChangeKind, Error};
@@ -48,19 +49,6 @@ const PORT: u16 = 6675;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A small seeded generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 /// Everything the clients were told and everything the readers saw.

@@ -21,6 +21,7 @@
 mod common;
 mod process;
 
+use common::Rng;
 use common::etcd::{self, Cluster};
 use futures_util::StreamExt;
 use process::Running;
@@ -39,19 +40,6 @@ const WORKERS: usize = 6;
 const OP: Duration = Duration::from_secs(5);
 /// Names several workers compete for.
 const CONTESTED: usize = 3;
-
-/// A small seeded generator (SplitMix64): the run's choices repeat with its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -151,6 +151,21 @@ fn delete_op(key: Vec<u8>) -> RequestOp {
     }
 }
 
+/// `key` is the incarnation created at revision `rev` (0: absent).
+fn created_at(key: &[u8], rev: i64) -> Compare {
+    compare(
+        key,
+        compare::CompareTarget::Create,
+        compare::TargetUnion::CreateRevision(rev),
+    )
+}
+
+/// What a failed guarded write's [`EtcdStore::key_and_fence`] read: the key, then the fence.
+fn key_and_fence_read(resp: rpc::TxnResponse) -> (Option<KeyValue>, Option<KeyValue>) {
+    let mut read = reads(resp).into_iter();
+    (read.next().flatten(), read.next().flatten())
+}
+
 /// `key`'s mod revision is `rev`: for the fence, which a write must find as this front-end left
 /// it.
 fn fenced_by(key: &[u8], rev: i64) -> Compare {
@@ -314,6 +329,12 @@ impl EtcdStore {
         }
     }
 
+    /// The failure branch of a guarded write: read the key and the fence, to tell a guard that
+    /// failed from a fence that moved ([`key_and_fence_read`]).
+    fn key_and_fence(&self, key: &[u8]) -> Vec<RequestOp> {
+        vec![get_op(key.to_vec()), get_op(self.fence_key.clone())]
+    }
+
     /// Whether the fence is no longer at `sent` (the revision a failed write compared), as
     /// `fence` read it. A fence further on than this front-end knows was put there by a late copy
     /// of its own fence write: it is taken up, since only this front-end writes that key and every
@@ -430,11 +451,7 @@ impl EtcdStore {
         let key = self.key(&rec.name);
         let value = rec.encode();
         let guard = match plan.stored {
-            None => compare(
-                &key,
-                compare::CompareTarget::Create,
-                compare::TargetUnion::CreateRevision(0),
-            ),
+            None => created_at(&key, 0),
             Some(s) => compare(
                 &key,
                 compare::CompareTarget::Mod,
@@ -449,7 +466,7 @@ impl EtcdStore {
         let txn = TxnRequest {
             compare: vec![guard, fenced_by(&self.fence_key, fence)],
             success: vec![put_op(key.clone(), value.clone(), self.lease_for(&rec))],
-            failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
+            failure: self.key_and_fence(&key),
         };
         let resp = match self.etcd.txn_once(txn).await {
             Ok(r) => r,
@@ -474,8 +491,7 @@ impl EtcdStore {
             Self::echo(fs, resp.header.map_or(0, |h| h.revision)).await;
             return Ok(());
         }
-        let mut read = reads(resp).into_iter();
-        let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+        let (kv, fence_kv) = key_and_fence_read(resp);
         if self.fence_moved(fence, fence_kv.as_ref()) {
             // The fence moved since this write was planned (a write that got no answer was
             // fenced off meanwhile, or the lease was renewed): nothing was applied.
@@ -503,11 +519,7 @@ impl EtcdStore {
     async fn delete(&self, fs: &RegistryFs, name: &str, create: i64) -> Result<(), EtcdError> {
         let key = self.key(name);
         let txn = TxnRequest {
-            compare: vec![compare(
-                &key,
-                compare::CompareTarget::Create,
-                compare::TargetUnion::CreateRevision(create),
-            )],
+            compare: vec![created_at(&key, create)],
             success: vec![delete_op(key)],
             failure: vec![],
         };
@@ -566,16 +578,9 @@ impl EtcdStore {
             }
             let fence = self.fence.load(Ordering::Relaxed);
             let txn = TxnRequest {
-                compare: vec![
-                    compare(
-                        &key,
-                        compare::CompareTarget::Create,
-                        compare::TargetUnion::CreateRevision(create),
-                    ),
-                    fenced_by(&self.fence_key, fence),
-                ],
+                compare: vec![created_at(&key, create), fenced_by(&self.fence_key, fence)],
                 success: vec![delete_op(key.clone())],
-                failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
+                failure: self.key_and_fence(&key),
             };
             let done = match self.etcd.txn_once(txn).await {
                 Ok(resp) if resp.succeeded => {
@@ -584,8 +589,7 @@ impl EtcdStore {
                 }
                 Ok(resp) => {
                     self.answered();
-                    let mut read = reads(resp).into_iter();
-                    let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+                    let (kv, fence_kv) = key_and_fence_read(resp);
                     if self.fence_moved(fence, fence_kv.as_ref()) {
                         continue;
                     }
@@ -925,23 +929,15 @@ impl EtcdStore {
         let key = self.key(&rec.name);
         let fence = self.fence.load(Ordering::Relaxed);
         let txn = TxnRequest {
-            compare: vec![
-                compare(
-                    &key,
-                    compare::CompareTarget::Create,
-                    compare::TargetUnion::CreateRevision(0),
-                ),
-                fenced_by(&self.fence_key, fence),
-            ],
+            compare: vec![created_at(&key, 0), fenced_by(&self.fence_key, fence)],
             success: vec![put_op(key.clone(), rec.encode(), Some(lease))],
-            failure: vec![get_op(key.clone()), get_op(self.fence_key.clone())],
+            failure: self.key_and_fence(&key),
         };
         let resp = self.etcd.txn_once(txn).await?;
         if resp.succeeded {
             return Ok(true);
         }
-        let mut read = reads(resp).into_iter();
-        let (kv, fence_kv) = (read.next().flatten(), read.next().flatten());
+        let (kv, fence_kv) = key_and_fence_read(resp);
         if self.fence_moved(fence, fence_kv.as_ref()) {
             return Err(EtcdError::Refused("fence moved meanwhile".into()));
         }

@@ -76,3 +76,18 @@ pub async fn serve_fs<F: registries::styx::server::FileSystem>(
 pub async fn within_for<T>(limit: Duration, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(limit, f).await.expect("timed out")
 }
+
+/// A small seeded generator (SplitMix64): a run's choices repeat with its seed (the robustness
+/// runs).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    }
+}
