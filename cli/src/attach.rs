@@ -48,7 +48,10 @@ pub struct Args {
 
 /// Runs `registry attach`.
 pub async fn run(args: Args) -> CmdResult {
-    let filter = crate::opts::arg_pairs(&args.pairs)?;
+    let filter = match crate::opts::arg_pairs(&args.pairs) {
+        Ok(f) => f,
+        Err(e) => return crate::opts::usage(e),
+    };
     let reg = args.reg.open().await?;
     let found = args.reg.limit("find", reg.find(&filter)).await?;
     let Some(svc) = found.first() else {

@@ -3,6 +3,7 @@
 
 use registries::net::Addr;
 use registries::registry::Server;
+use std::path::Path;
 
 /// The example services (attrdb(6) text), built into the binary.
 pub const DEMO_DB: &str = include_str!("demo.ndb");
@@ -38,8 +39,46 @@ fn m_flag(addr: &Addr) -> String {
     }
 }
 
-/// The friendly banner for `addr` (the first listener); `auth` when clients need `-k`.
-pub fn banner(addr: &Addr, services: usize, auth: bool) -> String {
+/// Where the banner says `registry` is: nothing when `registry` on $PATH is this program; else
+/// this program's path (relative to the current directory when under it: in a source tree after
+/// `cargo run --release`, `target/release/registry`, as the README says) and how to install it.
+pub fn how_to_run() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return String::new();
+    };
+    if on_path(&exe) {
+        return String::new();
+    }
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf))
+        .unwrap_or(exe);
+    format!(
+        "(`registry` is {} here; `cargo install --path cli` puts it on your PATH.) ",
+        crate::opts::shell_word(&shown.to_string_lossy())
+    )
+}
+
+/// Whether the first `registry` on $PATH is the program `exe`.
+fn on_path(exe: &Path) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    let first = std::env::split_paths(&path)
+        .map(|d| d.join("registry"))
+        .find(|p| p.is_file());
+    match (
+        first.and_then(|p| p.canonicalize().ok()),
+        exe.canonicalize(),
+    ) {
+        (Some(found), Ok(exe)) => found == exe,
+        _ => false,
+    }
+}
+
+/// The friendly banner for `addr` (the first listener); `auth` when clients need `-k`;
+/// `run_as` what [`how_to_run`] says.
+pub fn banner(addr: &Addr, services: usize, auth: bool, run_as: &str) -> String {
     let mut m = m_flag(addr);
     if auth {
         m.push_str(" -k YOURKEY");
@@ -66,7 +105,7 @@ pub fn banner(addr: &Addr, services: usize, auth: bool) -> String {
     for (c, what) in &lines {
         out.push_str(&format!("    {:width$}   {what}\n", c));
     }
-    out.push_str("(In this source tree, `registry` is `cargo run --release --`.) Stop with ^C.\n");
+    out.push_str(&format!("{run_as}Stop with ^C.\n"));
     out
 }
 
@@ -84,12 +123,31 @@ mod tests {
     #[test]
     fn banner_names_the_address_unless_default() {
         let default = Addr::parse("tcp!127.0.0.1!6675", "").unwrap();
-        assert!(banner(&default, 4, false).contains("registry query proto styx"));
+        assert!(banner(&default, 4, false, "").contains("registry query proto styx"));
         let other = Addr::parse("tcp!0.0.0.0!7000", "").unwrap();
-        let b = banner(&other, 4, true);
+        let b = banner(&other, 4, true, "");
         assert!(
             b.contains("registry watch -m 'tcp!127.0.0.1!7000' -k YOURKEY"),
             "{b}"
         );
+    }
+
+    #[test]
+    fn demo_services_are_not_at_the_demos_own_ports() {
+        let Ok(Addr::Tcp { port: styx, .. }) =
+            Addr::parse(registries::registry::DEFAULT_LISTEN, "registry")
+        else {
+            panic!("the default listener is TCP");
+        };
+        let http: std::net::SocketAddr = crate::serve::DEMO_HTTP.parse().unwrap();
+        let shim = registries::shim::ShimPorts::DEFAULT;
+        let own = [styx, http.port(), shim.new, shim.find, shim.event];
+        for name in DEMO_DB.lines().filter_map(|l| l.strip_prefix("service=")) {
+            let port: u16 = name.rsplit('!').next().unwrap().parse().unwrap();
+            assert!(
+                !own.contains(&port),
+                "{name}: the demo itself is at {own:?}"
+            );
+        }
     }
 }

@@ -4,8 +4,10 @@ mod attach;
 mod demo;
 mod json;
 mod key;
+mod man;
 mod mount;
 mod opts;
+mod pipe;
 mod query;
 mod register;
 mod serve;
@@ -20,6 +22,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "registry", version, about, long_about = None, after_help = "\
 Exit status: 0 success, 1 failure, 2 usage error, 3 the registry did not answer within --timeout.
+A closed standard output (`registry query --all | head -1`) ends any command quietly, status 0.
 Logging: REGISTRY_LOG=info (connections, registrations), debug (9P traffic); default warn.")]
 struct Cli {
     #[command(subcommand)]
@@ -48,8 +51,7 @@ Examples:
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page, roff (man -l <(registry man)).
-    Man,
+    Man(man::Args),
 }
 
 /// The log filter from `REGISTRY_LOG` (default `warn`); an invalid one is said and replaced by
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
+    pipe::quiet_on_closed_stdout();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -92,18 +95,20 @@ fn main() -> ExitCode {
             Command::Mount(a) => mount::run(a).await,
             Command::Bench(a) => registry_bench::run(a).await,
             Command::Completions { shell } => {
-                let mut out = std::io::stdout();
-                clap_complete::generate(shell, &mut Cli::command(), "registry", &mut out);
+                // Written whole, so that a closed standard output is an error (crate::pipe)
+                // rather than clap_complete's panic.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "registry", &mut script);
+                std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Man => {
-                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-                Ok(ExitCode::SUCCESS)
-            }
+            Command::Man(a) => man::run(a, Cli::command()),
         }
     });
     match result {
         Ok(code) => code,
+        // Nobody reads the output any more (`registry man | head`): done (crate::pipe).
+        Err(e) if pipe::output_closed(e.as_ref()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("registry: {e}");
             if e.is::<opts::TimedOut>() {

@@ -28,9 +28,13 @@ use tokio::sync::mpsc;
 #[command(after_help = "\
 Examples:
   registry register 'tcp!myhost!7001' proto styx description 'my files'
+      registered until ^C; registered again whenever the registry comes back
   registry register -m 'tcp!reghost!6675' --persist 'tcp!myhost!80' proto http
+      stays after this command ends (persist 1), until unregistered
   registry register -m 'tcp!reghost!6675' -k alice.keyfile 'tcp!myhost!7001' proto styx
-                            stays registered across restarts of the registry")]
+      authenticate first: the key's user owns the registration
+  registry register -m 'tcp!a!6675' -m 'tcp!b!6675' --heartbeat 5 'tcp!myhost!7001' proto styx
+      through a, moving to b within seconds if a goes silent")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,

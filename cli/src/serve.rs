@@ -17,7 +17,7 @@ use std::time::Duration;
 Examples:
   registry serve
       listen on tcp!127.0.0.1!6675 (service `registry`)
-  registry serve --listen 'tcp!*!6675' --listen unix!/tmp/registry.sock
+  registry serve --listen 'tcp!*!6675' --listen 'unix!/tmp/registry.sock'
       listen on every address and on a Unix socket
   registry serve --shim-ports 7701,7702,7703
       also serve the TCP shim of Inferno::RegMgr::TCP on other ports (default
@@ -39,22 +39,20 @@ Examples:
 pub struct Args {
     /// Address to listen on, an Inferno dial string (tcp!HOST!PORT, tcp!*!PORT, unix!PATH).
     /// May be given several times.
-    #[arg(long = "listen", short = 'l', value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    #[arg(long = "listen", short = 'l', value_name = "ADDR", default_value = DEFAULT_LISTEN,
+          help_heading = "Listening")]
     listen: Vec<String>,
-    /// attrdb(6) file of static services (owned by `registry`, never unregistered).
+    /// attrdb(6) file of static services, owned by the user name `registry` (only a client
+    /// attaching as `registry` can unregister them).
     #[arg(short = 'f', value_name = "DBFILE")]
     dbfile: Option<PathBuf>,
-    /// TCP shim ports NEW,FIND,EVENT (Inferno::RegMgr::TCP), on the host of the first listener.
-    /// Default 6701,6702,6703, or ephemeral ports when the first listener has port 0.
-    #[arg(long = "shim-ports", value_name = "NEW,FIND,EVENT")]
-    shim_ports: Option<registries::shim::ShimPorts>,
-    /// Do not serve the TCP shim.
-    #[arg(long = "no-shim", conflicts_with = "shim_ports")]
-    no_shim: bool,
+    /// Start with a few example services and print what to try next.
+    #[arg(long)]
+    demo: bool,
     /// Require Inferno's infpk1 authentication on every 9P connection, with this key file
     /// (made by `registry key issue`); the authenticated user owns what it registers. A bare
     /// name that is not a file here is looked up in $HOME/keyring.
-    #[arg(long = "auth", value_name = "KEYFILE")]
+    #[arg(long = "auth", value_name = "KEYFILE", help_heading = "Authentication")]
     auth: Option<PathBuf>,
     /// With --auth: an algorithm clients may ask for (repeatable, like `listen -a`); the one each
     /// connection chose is logged with REGISTRY_LOG=info. Default, as Inferno's `listen`: none
@@ -62,53 +60,64 @@ pub struct Args {
     /// ideacbc ideaecb md4 md5 sha1 sha (not clear). Weak among them: none (neither MAC nor
     /// cipher), md4, md5, rc4_40 and rc4, the des and idea ciphers; `--alg sha1 --alg rc4_256`
     /// refuses them all, but then Inferno peers must ask for sha1/rc4_256.
-    #[arg(long = "alg", value_name = "ALG", requires = "auth")]
+    #[arg(
+        long = "alg",
+        value_name = "ALG",
+        requires = "auth",
+        help_heading = "Authentication"
+    )]
     algs: Vec<String>,
-    /// Start with a few example services and print what to try next.
-    #[arg(long)]
-    demo: bool,
     /// Most clients connected at once. At the cap a newcomer closes the oldest connection that
     /// has not attached (logged); with none, it waits in the listen backlog. Each takes one
     /// file descriptor, so the default is the open-file limit (raised to its hard limit at
     /// start) less 64 for listeners and files, and at least 1,024.
-    #[arg(long = "max-connections", value_name = "N")]
+    #[arg(long = "max-connections", value_name = "N", help_heading = "9P limits")]
     max_connections: Option<usize>,
     /// Most fids one 9P connection may hold (each registration holds one); attach and walk
     /// beyond it fail with `too many fids`.
-    #[arg(long = "max-fids", value_name = "N", default_value_t = Limits::default().max_fids)]
+    #[arg(long = "max-fids", value_name = "N", default_value_t = Limits::default().max_fids,
+          help_heading = "9P limits")]
     max_fids: usize,
     /// Largest 9P message a client may negotiate (Tversion's msize): a client gets the smaller of
     /// its offer and this. Inferno's clients offer 8216 and get it, as from Inferno's registry;
     /// ours offer 65560, which brings a long `index` or `find` in an eighth of the messages. A
     /// connection's requests hold at most about twice this per request it may run.
     #[arg(long = "msize", value_name = "BYTES", default_value_t = Limits::default().msize,
-          value_parser = clap::value_parser!(u32).range(256..=16 << 20))]
+          value_parser = clap::value_parser!(u32).range(256..=16 << 20),
+          help_heading = "9P limits")]
     msize: u32,
     /// Close a 9P connection that has not sent its Tversion and Tattach this many seconds after
     /// it was accepted, so that silent sockets cannot hold connection slots (0: never).
     #[arg(long = "handshake-timeout", value_name = "SECONDS", default_value = "30",
-          value_parser = crate::opts::seconds)]
+          value_parser = crate::opts::seconds, help_heading = "9P limits")]
     handshake_timeout: f64,
     /// Changes the change feed keeps for watchers that resume from a revision (`registry watch
     /// --from`, a reconnecting `watch`); older ones are compacted. 0 keeps none.
-    #[arg(long = "history", value_name = "N", default_value_t = FeedLimits::DEFAULT_HISTORY)]
+    #[arg(long = "history", value_name = "N", default_value_t = FeedLimits::DEFAULT_HISTORY,
+          help_heading = "Change feed")]
     history: usize,
     /// Changes queued for one feed watcher that does not read them; past this it is told it fell
     /// behind and resynchronises, so a stalled reader costs bounded memory.
-    #[arg(long = "feed-queue", value_name = "N", default_value_t = FeedLimits::DEFAULT_QUEUE)]
+    #[arg(long = "feed-queue", value_name = "N", default_value_t = FeedLimits::DEFAULT_QUEUE,
+          help_heading = "Change feed")]
     feed_queue: usize,
     /// No change feed: every attach name gives Inferno's tree, exactly as Inferno's registry
     /// does (clients then watch with `event` and `find`).
-    #[arg(long = "no-feed")]
+    #[arg(long = "no-feed", help_heading = "Change feed")]
     no_feed: bool,
     /// Keep the catalog in etcd (v3 API), at these client URLs (host:port or http://host:port,
     /// comma-separated or repeated): every `serve` with the same endpoints and prefix serves
     /// one catalog. Without it the catalog lives in this process.
-    #[arg(long = "etcd", value_name = "URL,...", value_delimiter = ',')]
+    #[arg(
+        long = "etcd",
+        value_name = "URL,...",
+        value_delimiter = ',',
+        help_heading = "etcd"
+    )]
     etcd: Vec<String>,
     /// With --etcd: the key prefix of this catalog (services are under PREFIXsvc/).
     #[arg(long = "etcd-prefix", value_name = "PREFIX", requires = "etcd",
-          default_value = registries::registry::DEFAULT_PREFIX)]
+          default_value = registries::registry::DEFAULT_PREFIX, help_heading = "etcd")]
     etcd_prefix: String,
     /// With --etcd: the TTL of this server's lease, in seconds: how long its non-persistent
     /// registrations outlive it when it dies.
@@ -116,35 +125,51 @@ pub struct Args {
         long = "lease-ttl",
         value_name = "SECONDS",
         requires = "etcd",
-        default_value_t = 10
+        default_value_t = 10,
+        help_heading = "etcd"
     )]
     lease_ttl: u64,
     /// With --etcd: how long a call to etcd keeps trying its members before the registry
     /// reports "registry store unavailable" (and how long start waits for etcd).
     #[arg(long = "etcd-timeout", value_name = "SECONDS", requires = "etcd", default_value = "5",
-          value_parser = crate::opts::seconds)]
+          value_parser = crate::opts::seconds, help_heading = "etcd")]
     etcd_timeout: f64,
     /// Serve a read-only HTTP side at ADDR (host:port, e.g. 127.0.0.1:6680): Prometheus metrics
     /// at /metrics, the catalog as JSON at /v1/services?attr=val..., the change feed as
     /// Server-Sent Events at /v1/changes?from=REV, and a live page at /. Off unless given;
     /// --demo turns it on at 127.0.0.1:6680.
-    #[arg(long = "http", value_name = "ADDR")]
+    #[arg(long = "http", value_name = "ADDR", help_heading = "HTTP")]
     http: Option<std::net::SocketAddr>,
     /// With --auth: show the catalog over HTTP all the same (without it, HTTP readers, who do not
     /// authenticate, get only /metrics, which holds counts and no names).
-    #[arg(long = "http-public")]
+    #[arg(long = "http-public", help_heading = "HTTP")]
     http_public: bool,
     /// Most HTTP connections open at once (each open page or event stream holds one); further
     /// ones wait in the listen backlog.
     #[arg(long = "http-max-connections", value_name = "N",
-          default_value_t = HttpConfig::DEFAULT_MAX_CONNECTIONS)]
+          default_value_t = HttpConfig::DEFAULT_MAX_CONNECTIONS, help_heading = "HTTP")]
     http_max_connections: usize,
-    #[command(flatten)]
+    /// TCP shim ports NEW,FIND,EVENT (Inferno::RegMgr::TCP), on the host of the first listener.
+    /// Default 6701,6702,6703, or ephemeral ports when the first listener has port 0.
+    #[arg(
+        long = "shim-ports",
+        value_name = "NEW,FIND,EVENT",
+        help_heading = "TCP shim"
+    )]
+    shim_ports: Option<registries::shim::ShimPorts>,
+    /// Do not serve the TCP shim.
+    #[arg(
+        long = "no-shim",
+        conflicts_with = "shim_ports",
+        help_heading = "TCP shim"
+    )]
+    no_shim: bool,
+    #[command(flatten, next_help_heading = "TCP shim")]
     shim_limits: crate::shim::LimitArgs,
 }
 
 /// Where `--demo` serves HTTP when `--http` is not given.
-const DEMO_HTTP: &str = "127.0.0.1:6680";
+pub(crate) const DEMO_HTTP: &str = "127.0.0.1:6680";
 
 impl Args {
     /// An empty registry with these options' limits, its catalog in etcd with --etcd.
@@ -257,7 +282,11 @@ pub async fn run(args: Args) -> CmdResult {
     };
     let http = start_http(&args, running.server()).await?;
     if let (Some(n), Some(first)) = (&demo, running.local_addrs().first()) {
-        eprint!("{}", crate::demo::banner(first, *n, args.auth.is_some()));
+        let run_as = crate::demo::how_to_run();
+        eprint!(
+            "{}",
+            crate::demo::banner(first, *n, args.auth.is_some(), &run_as)
+        );
         if let Some(h) = &http {
             eprintln!("Open http://{} to see the catalog live.", h.local_addr());
         }

@@ -113,7 +113,7 @@ pub struct Args {
     /// `mount -C` (e.g. sha1, rc4_256, sha1/rc4_256; default none). Needs -k.
     #[arg(short = 'C', long = "alg", value_name = "ALG", requires = "keyfile")]
     alg: Option<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Limits")]
     limits: LimitArgs,
 }
 

@@ -130,7 +130,7 @@ async fn serve_auth_with_client_keys() {
     assert!(out.status.success());
     assert_eq!(
         text(&out.stdout),
-        "tcp!h!7 description 'alice''s ''files''' proto styx\n"
+        "tcp!h!7 proto styx description 'alice''s ''files'''\n"
     );
 
     // bob cannot remove it.

@@ -18,12 +18,18 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
 
 use process::serve;
 
-/// The next line `registry register` writes on standard error.
+/// The next line `registry register` writes on standard error, past the warning it gives when
+/// `$USER` is not set.
 async fn next_line(err: &mut Lines<BufReader<ChildStderr>>) -> String {
-    within(err.next_line())
-        .await
-        .unwrap()
-        .expect("register's stderr ended")
+    loop {
+        let line = within(err.next_line())
+            .await
+            .unwrap()
+            .expect("register's stderr ended");
+        if !line.contains("$USER is not set") {
+            return line;
+        }
+    }
 }
 
 /// `registry query -m ADDR -n NAME '*'` as it answers now: the names found.

@@ -501,7 +501,7 @@ async fn watch_from_a_revision_and_its_refusals() {
     let out = run(&["watch", "-m", &addr, "--from", "5"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("the oldest revision kept is"),
+        text(&out.stderr).contains("revision 5 is older than anything this registry keeps"),
         "{}",
         text(&out.stderr)
     );

@@ -116,7 +116,11 @@ impl Error {
             Error::Other(e) => Error::Other(e.to_string().into()),
             Error::NoneAnswered(n) => Error::NoneAnswered(super::NoneAnswered {
                 query: n.query.clone(),
-                tried: n.tried.iter().map(|(a, e)| (a.clone(), e.duplicate())).collect(),
+                tried: n
+                    .tried
+                    .iter()
+                    .map(|(a, e)| (a.clone(), e.duplicate()))
+                    .collect(),
             }),
         }
     }

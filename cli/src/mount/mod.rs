@@ -9,6 +9,7 @@ mod signals;
 
 use crate::CmdResult;
 use crate::opts::RegistryOpt;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ const DAEMON_WAIT: Duration = Duration::from_secs(15);
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
-  registry mount -m tcp!reghost!registry /mnt/registry &
+  registry mount -m 'tcp!reghost!registry' /mnt/registry &
   cat /mnt/registry/index
   exec 3<>/mnt/registry/new; echo 'tcp!myhost!7001 proto styx' >&3   # registered until fd 3 closes
   python3 -c 'import os; f=os.open(\"/mnt/registry/find\", os.O_RDWR); \\
@@ -39,6 +40,8 @@ pub struct Args {
     #[command(flatten)]
     registry: RegistryOpt,
     /// Run in the background once the mount is ready (its log still goes to standard error).
+    /// Says which process it is on standard error; when standard output is not a terminal, also
+    /// prints the process id alone there, for scripts (`pid=$(registry mount -d ...)`).
     #[arg(short = 'd', long = "daemon")]
     daemon: bool,
     /// Let other users than the one mounting use the mount (FUSE's allow_other; for users other
@@ -171,7 +174,15 @@ async fn daemon(dir: &Path) -> CmdResult {
             return Err(format!("registry mount stopped before mounting ({status})").into());
         }
         if is_mounted(&target) {
-            println!("{}", child.id().unwrap_or(0));
+            let pid = child.id().unwrap_or(0);
+            eprintln!(
+                "registry mount: running in the background as process {pid}; stop it with \
+                 `fusermount3 -u {}` or `kill {pid}`",
+                crate::opts::shell_word(&dir.to_string_lossy())
+            );
+            if !std::io::stdout().is_terminal() {
+                println!("{pid}");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
