@@ -7,6 +7,14 @@ use std::fmt;
 ///
 /// As in Limbo, [`Attributes::set`] puts a new attribute at the front and rebuilds the list around
 /// a replaced one, and the pairs are written to the registry in list order.
+///
+/// ```
+/// use registries::Attributes;
+/// let mut a = Attributes::new([("proto", "styx"), ("auth", "none")]);
+/// a.set("load", "5"); // a new attribute goes first, as in Limbo
+/// assert_eq!(a.to_string(), "load 5 proto styx auth none");
+/// assert_eq!(a.get("auth"), Some("none"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
     // Every name and value one after the other in one string, and where each ends: a `find`

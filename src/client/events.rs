@@ -18,6 +18,16 @@ use tokio::sync::{Mutex, watch};
 /// The registry's change counter, once per coalesced change (spec/registry.md §5). The `event`
 /// file was open when the stream was made, so a change made after that is never missed. After
 /// an error the stream ends.
+///
+/// ```no_run
+/// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+/// use futures_util::StreamExt;
+/// let mut events = reg.events().await?;
+/// while let Some(count) = events.next().await {
+///     println!("the registry changed ({})", count?);
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Events {
     inner: BoxStream<'static, Result<u64>>,
 }

@@ -102,6 +102,17 @@ impl FeedReader {
 /// The changes of the services matching a query, as [`Registry::changes`] returns them. After an
 /// error the stream ends; [`Error::Compacted`] means the revision asked for (or the changes a
 /// slow reader left unread) are no longer kept.
+///
+/// ```no_run
+/// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+/// use futures_util::StreamExt;
+/// let mut changes = reg.changes(&[("proto", "styx")], None).await?;
+/// while let Some(ev) = changes.next().await {
+///     let ev = ev?;
+///     println!("{} {:?} {}", ev.revision, ev.kind, ev.service); // resume with Some(revision + 1)
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Changes {
     inner: BoxStream<'static, Result<ChangeEvent>>,
 }

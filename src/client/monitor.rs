@@ -31,6 +31,20 @@ pub enum Change {
 /// missed; changes that happen between two looks are coalesced there (a service added and
 /// removed in between is not seen at all). Either way the changes come out as a set would have
 /// them: an update that only reorders a service's pairs is no change.
+///
+/// ```no_run
+/// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+/// use registries::Change;
+/// let mut styx = reg.monitor(&[("proto", "styx")]).await?;
+/// while let Some(change) = styx.next().await {
+///     match change? {
+///         Change::Added(s) => println!("+ {s}"),
+///         Change::Changed(s) => println!("~ {s}"),
+///         Change::Removed(s) => println!("- {}", s.addr),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Monitor {
     reg: Registry,
     filter: Vec<(String, String)>,

@@ -8,6 +8,15 @@ use super::transport::RegHandle;
 /// A service this process registered. It holds the registry's `new` file open: dropping it, or
 /// [`Registered::close`], closes that file, and the registry then removes the service unless it
 /// has a non-zero `persist` attribute.
+///
+/// ```no_run
+/// # async fn demo(reg: registries::Registry) -> Result<(), registries::Error> {
+/// use registries::Attributes;
+/// let mut me = reg.register("tcp!myhost!7001", &Attributes::new([("load", "0")]), false).await?;
+/// me.update(&Attributes::new([("load", "5")])).await?;
+/// me.close().await?; // unregistered (as when `me` is dropped)
+/// # Ok(()) }
+/// ```
 pub struct Registered {
     /// The service's name, as registered.
     pub addr: String,

@@ -7,6 +7,13 @@ use std::fmt;
 use std::path::Path;
 
 /// A service as a registry lists it: where to reach it, and its description.
+///
+/// ```
+/// use registries::{Attributes, Service};
+/// let svc = Service::new("tcp!myhost!7001", Attributes::new([("proto", "styx")]));
+/// assert_eq!(svc.attrs.get("proto"), Some("styx"));
+/// assert_eq!(svc.to_string(), "tcp!myhost!7001 proto styx");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Service {
     /// Where the service can be reached, usually a dial string (`tcp!host!port`).
@@ -32,6 +39,14 @@ impl Service {
 }
 
 /// A connection to a service, made by [`Service::attach`].
+///
+/// ```no_run
+/// # async fn demo(svc: registries::Service) -> Result<(), registries::Error> {
+/// use tokio::io::AsyncWriteExt;
+/// let mut attached = svc.attach(None, None).await?; // infpk1 first when `auth infpk1`
+/// attached.fd.write_all(b"hello\n").await?;
+/// # Ok(()) }
+/// ```
 pub struct Attached {
     /// The connection: read and write it to talk to the service (often 9P).
     pub fd: BoxConn,
