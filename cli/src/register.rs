@@ -5,7 +5,7 @@ use crate::CmdResult;
 use crate::opts::RegistryOpt;
 use futures_util::StreamExt;
 use registries::client::{self, Attributes, Registry};
-use registries::manager::{Config, Connector, Manager, ServiceHandle};
+use registries::manager::{CheckSpec, Config, Connector, Manager, ServiceHandle};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,13 +34,33 @@ Examples:
   registry register -m 'tcp!reghost!6675' -k alice.keyfile 'tcp!myhost!7001' proto styx
       authenticate first: the key's user owns the registration
   registry register -m 'tcp!a!6675' -m 'tcp!b!6675' --heartbeat 5 'tcp!myhost!7001' proto styx
-      through a, moving to b within seconds if a goes silent")]
+      through a, moving to b within seconds if a goes silent
+  registry register --check http://127.0.0.1:8080/health 'tcp!myhost!8080' proto http
+      listed only while GET /health answers 2xx (a sidecar for a service that knows nothing
+      of the registry); --interval, --check-timeout, --fail-after, --pass-after")]
 pub struct Args {
     #[command(flatten)]
     reg: RegistryOpt,
     /// Keep the service registered after this command exits (appends `persist 1`).
     #[arg(long)]
     persist: bool,
+    /// A health check: the service is listed only while it passes (`host:port` or a dial
+    /// string: a TCP connect; `http://HOST:PORT/PATH`: a GET answering 2xx, 429 a warning;
+    /// `exec:COMMAND ARGS`: exit 0, 1 a warning). Repeat for several: all must pass.
+    #[arg(long = "check", value_name = "CHECK")]
+    checks: Vec<String>,
+    /// Seconds between two runs of each check.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::opts::seconds)]
+    interval: f64,
+    /// Seconds a check may take; past it, it fails (an `exec:` command is killed).
+    #[arg(long = "check-timeout", value_name = "SECONDS", default_value = "5", value_parser = crate::opts::seconds)]
+    check_timeout: f64,
+    /// Consecutive failures before the service is withdrawn.
+    #[arg(long = "fail-after", value_name = "N", default_value = "1")]
+    fail_after: u32,
+    /// Consecutive passes before a withdrawn service is registered again.
+    #[arg(long = "pass-after", value_name = "N", default_value = "1")]
+    pass_after: u32,
     /// The service's name, usually the dial string that reaches it.
     name: String,
     /// Attribute/value pairs describing the service (after `--` when a word begins with `-`).
@@ -63,6 +83,9 @@ pub async fn run(args: Args) -> CmdResult {
     }
 
     let mut stop = Stop::install()?;
+    if !args.checks.is_empty() {
+        return checked(&args, attrs, &mut stop).await;
+    }
     // The first registration is made directly, so that a refusal is reported and ends the
     // command, as a one-shot registration would (the manager would quietly retry it).
     let registering = async {
@@ -133,6 +156,54 @@ pub async fn run(args: Args) -> CmdResult {
     let result = report(&args.name, &svc, conns, &mut stop).await;
     // Unregister (unless persistent) before stopping the manager, and wait until the registry
     // has been told.
+    let closed = svc.close().await;
+    mgr.shutdown().await;
+    result?;
+    closed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `register --check`: the manager registers the service while its checks pass, and withdraws it
+/// while one is critical; this says so on standard error at each change, until interrupted.
+async fn checked(args: &Args, mut attrs: Attributes, stop: &mut Stop) -> CmdResult {
+    let mut specs = Vec::new();
+    for text in &args.checks {
+        let mut spec = match CheckSpec::parse(text) {
+            Ok(s) => s,
+            Err(e) => return crate::opts::usage(&e.to_string()),
+        };
+        spec.interval = Duration::from_secs_f64(args.interval.max(0.01));
+        spec.timeout = Duration::from_secs_f64(args.check_timeout.max(0.01));
+        spec.fail_after = args.fail_after.max(1);
+        spec.pass_after = args.pass_after.max(1);
+        specs.push(spec);
+    }
+    if args.persist {
+        attrs.set("persist", "1");
+    }
+    let config = Config {
+        heartbeat: args.reg.heartbeat(),
+        ..Config::default()
+    };
+    let mgr = Manager::with_config(args.reg.connector(0), config);
+    let mut svc = mgr.register_checked(args.name.clone(), attrs, specs);
+    eprintln!(
+        "registry: {}: registered while its checks pass; interrupt to unregister",
+        args.name
+    );
+    let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = loop {
+        tokio::select! {
+            r = stop.wait() => break r.map_err(Into::into),
+            c = svc.changed() => match c {
+                Ok(true) => eprintln!("registry: registered {}", args.name),
+                Ok(false) => eprintln!(
+                    "registry: {} withdrawn (a check is critical, or the registry was lost)",
+                    args.name
+                ),
+                Err(e) => break Err(e.into()),
+            },
+        }
+    };
     let closed = svc.close().await;
     mgr.shutdown().await;
     result?;

@@ -152,3 +152,54 @@ async fn an_http_port_given_for_a_registry_is_named() {
     );
     assert!(!said.contains("-k KEYFILE"), "{said}");
 }
+
+/// The names listed at `addr`.
+async fn names(addr: &str) -> String {
+    text(&run(&["query", "-m", addr, "-n", "--all"]).await.stdout)
+}
+
+/// Waits (30 s at most) until `addr` lists exactly `want`.
+async fn until_listed(addr: &str, want: &str) {
+    within(async {
+        while names(addr).await != want {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn register_with_a_check_is_listed_only_while_the_check_passes() {
+    let server = common::registry::start().await;
+    let addr = server.addr().to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let check = format!("127.0.0.1:{port}");
+    let mut child = registry(&[
+        "register",
+        "-m",
+        &addr,
+        "--check",
+        &check,
+        "--interval",
+        "0.2",
+        "--check-timeout",
+        "1",
+        "tcp!checked!1",
+        "k",
+        "v",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    until_listed(&addr, "tcp!checked!1\n").await;
+    // The service stops answering: it is withdrawn, and readers see it go.
+    drop(listener);
+    until_listed(&addr, "").await;
+    // It answers again: registered again, with the same attributes.
+    let _listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    until_listed(&addr, "tcp!checked!1\n").await;
+    let out = run(&["query", "-m", &addr, "k", "v"]).await;
+    assert_eq!(text(&out.stdout), "tcp!checked!1 k v\n");
+    child.kill().await.unwrap();
+}

@@ -32,6 +32,8 @@ pub struct ServiceHandle {
     pub(crate) cmds: mpsc::UnboundedSender<Cmd>,
     pub(crate) registered: watch::Receiver<bool>,
     pub(crate) closed: bool,
+    /// Its health checks' tasks, stopped with it.
+    pub(crate) checks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServiceHandle {
@@ -59,9 +61,22 @@ impl ServiceHandle {
             .map_err(|_| ManagerError::Stopped)
     }
 
+    /// Waits until the service is registered or withdrawn (a lost connection, a critical health
+    /// check), and says which it is now.
+    pub async fn changed(&mut self) -> Result<bool, ManagerError> {
+        self.registered
+            .changed()
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        Ok(*self.registered.borrow_and_update())
+    }
+
     /// Stops keeping the service and waits until it has been unregistered.
     pub async fn close(mut self) -> Result<(), ManagerError> {
         self.closed = true;
+        for check in &self.checks {
+            check.abort();
+        }
         let (tx, rx) = oneshot::channel();
         self.cmds
             .send(Cmd::RemoveService {
@@ -75,6 +90,9 @@ impl ServiceHandle {
 
 impl Drop for ServiceHandle {
     fn drop(&mut self) {
+        for check in &self.checks {
+            check.abort();
+        }
         if !self.closed {
             let _ = self.cmds.send(Cmd::RemoveService {
                 id: self.id,

@@ -11,6 +11,11 @@
 //! registered again by their owners before they are reported removed, so a registry restart
 //! shows no spurious removal and addition.
 //!
+//! A service may also carry health checks (feature `health`: `Manager::register_checked`,
+//! `CheckSpec`): TCP, HTTP or a command, run on the registering side as Consul's agent checks
+//! are. While one is critical the registration is withdrawn; it is made again when they
+//! recover. The registry protocol is unchanged.
+//!
 //! | Inferno::RegMgr | here |
 //! |---|---|
 //! | `Inferno::RegMgr->new(Inferno::RegMgr::TCP->new(...))` | `Manager::new(Connector::shim(host, ports))` |
@@ -45,11 +50,15 @@ mod backoff;
 mod connector;
 mod diff;
 mod handles;
+#[cfg(feature = "health")]
+mod health;
 mod supervisor;
 
 pub use backoff::Backoff;
 pub use connector::Connector;
 pub use handles::{ManagerError, MonitorHandle, ServiceHandle, Status};
+#[cfg(feature = "health")]
+pub use health::{Check, CheckParseError, CheckSpec, Health};
 
 use crate::client::{Attributes, Service};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,19 +144,67 @@ impl Manager {
     /// Keeps the service `addr` with `attrs` registered (never persistent: it goes when the
     /// handle does).
     pub fn register(&self, addr: impl Into<String>, attrs: Attributes) -> ServiceHandle {
+        self.add_service(addr.into(), attrs, 0, |_, _| Vec::new())
+    }
+
+    /// Keeps the service `addr` with `attrs` registered while its health `checks` allow, as
+    /// Consul's agent checks do: each runs in its own task every [`CheckSpec::interval`]; while
+    /// any is critical the registration is withdrawn (readers see the service go), and it is made
+    /// again, with the same name and attributes, when they all pass or warn. The service is
+    /// first registered when every check has reported once without being critical. Each change
+    /// of a check's state is logged (`registry: NAME: check STATE (output)`), and
+    /// [`ServiceHandle::is_registered`] follows. No checks: as [`Manager::register`].
+    ///
+    /// ```no_run
+    /// # async fn demo(mgr: registries::manager::Manager) -> Result<(), registries::manager::CheckParseError> {
+    /// use registries::client::Attributes;
+    /// use registries::manager::CheckSpec;
+    /// let check = CheckSpec::parse("http://127.0.0.1:7002/health")?;
+    /// let _svc = mgr.register_checked("tcp!myhost!7002", Attributes::new([("proto", "http")]), vec![check]);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "health")]
+    pub fn register_checked(
+        &self,
+        addr: impl Into<String>,
+        attrs: Attributes,
+        checks: Vec<CheckSpec>,
+    ) -> ServiceHandle {
+        let cmds = self.cmds.clone();
+        self.add_service(addr.into(), attrs, checks.len(), |id, addr| {
+            checks
+                .into_iter()
+                .enumerate()
+                .map(|(index, spec)| health::spawn(id, index, addr.to_string(), spec, cmds.clone()))
+                .collect()
+        })
+    }
+
+    /// Registers `addr` with `n_checks` health checks, whose tasks `spawn` starts (given the
+    /// service's id and name).
+    fn add_service(
+        &self,
+        addr: String,
+        attrs: Attributes,
+        n_checks: usize,
+        spawn: impl FnOnce(u64, &str) -> Vec<tokio::task::JoinHandle<()>>,
+    ) -> ServiceHandle {
         let id = self.id();
         let (tx, rx) = watch::channel(false);
         let _ = self.cmds.send(Cmd::AddService {
             id,
-            addr: addr.into(),
+            addr: addr.clone(),
             attrs,
             registered: tx,
+            checks: n_checks,
         });
+        let checks = spawn(id, &addr);
         ServiceHandle {
             id,
             cmds: self.cmds.clone(),
             registered: rx,
             closed: false,
+            checks,
         }
     }
 

@@ -11,7 +11,7 @@ use super::handles::Status;
 use crate::client::{self, Attributes, Change, Events, Registered, Registry, Service};
 use crate::wire::{self, Diagnostic};
 use futures_util::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -23,6 +23,15 @@ pub(crate) enum Cmd {
         addr: String,
         attrs: Attributes,
         registered: watch::Sender<bool>,
+        /// How many health checks it has (all critical until they first report).
+        checks: usize,
+    },
+    /// A health check of a service turned critical, or recovered.
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
+    CheckState {
+        id: u64,
+        index: usize,
+        critical: bool,
     },
     UpdateService {
         id: u64,
@@ -86,6 +95,8 @@ struct Svc {
     retry: Backoff,
     retry_at: Option<Instant>,
     registered: watch::Sender<bool>,
+    /// The health checks now critical: while any is, the service is not registered.
+    critical: BTreeSet<usize>,
 }
 
 struct Mon {
@@ -339,6 +350,7 @@ impl State {
                 addr,
                 attrs,
                 registered,
+                checks,
             } => {
                 let retry = Backoff::new(self.config.initial_backoff, self.config.max_backoff);
                 self.services.insert(
@@ -350,8 +362,18 @@ impl State {
                         retry,
                         retry_at: None,
                         registered,
+                        critical: (0..checks).collect(),
                     },
                 );
+            }
+            Cmd::CheckState {
+                id,
+                index,
+                critical,
+            } => {
+                if let Some(svc) = self.services.get_mut(&id) {
+                    set_critical(svc, index, critical);
+                }
             }
             Cmd::UpdateService { id, attrs } => {
                 if let Some(svc) = self.services.get_mut(&id) {
@@ -399,6 +421,21 @@ impl State {
                     try_register(svc, reg, now).await?;
                 }
             }
+            Cmd::CheckState {
+                id,
+                index,
+                critical,
+            } => {
+                if let Some(svc) = self.services.get_mut(&id) {
+                    let was = svc.critical.is_empty();
+                    set_critical(svc, index, critical);
+                    match (was, svc.critical.is_empty()) {
+                        (true, false) => withdraw(svc).await,
+                        (false, true) => try_register(svc, reg, now).await?,
+                        _ => {}
+                    }
+                }
+            }
             Cmd::UpdateService { id, attrs } => {
                 if let Some(svc) = self.services.get_mut(&id) {
                     merge(&mut svc.attrs, &attrs);
@@ -444,11 +481,34 @@ fn merge(attrs: &mut Attributes, update: &Attributes) {
     }
 }
 
-/// Registers `svc`; a refusal (e.g. the name is still held by our previous, dying connection)
+/// Marks a health check of `svc` critical or not.
+fn set_critical(svc: &mut Svc, index: usize, critical: bool) {
+    if critical {
+        svc.critical.insert(index);
+    } else {
+        svc.critical.remove(&index);
+    }
+}
+
+/// A health check turned critical: the registration is closed (every reader of the registry sees
+/// the service go and `event` wakes) and not retried until the checks recover.
+async fn withdraw(svc: &mut Svc) {
+    svc.retry_at = None;
+    svc.retry.reset();
+    if let Some(held) = svc.held.take() {
+        let _ = held.close().await;
+    }
+    let _ = svc.registered.send(false);
+}
+
+/// Registers `svc` unless a health check of it is critical; a refusal (e.g. the name is still held by our previous, dying connection)
 /// is retried later. A persistent service (`persist 1`) outlives the connection that made it, so
 /// when its name is taken after a lost connection, the entry there is taken to be ours from
 /// before (a restarted registry would have lost it) and counts as registered.
 async fn try_register(svc: &mut Svc, reg: &Registry, now: Instant) -> Result<(), Lost> {
+    if !svc.critical.is_empty() {
+        return Ok(());
+    }
     let result = reg.register(&svc.addr, &svc.attrs, false).await;
     if let Err(client::Error::Registry(Diagnostic::Duplicate)) = &result
         && wire::persists(svc.attrs.iter())
