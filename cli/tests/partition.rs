@@ -20,8 +20,8 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::Rng;
 use common::netns::{self, Host, Net, NetEtcd, Side};
+use common::{Rng, lock};
 use futures_util::StreamExt;
 use registries::client::{ChangeKind, Error};
 use registries::manager::{Config, Connector, Manager};
@@ -46,10 +46,6 @@ const CONTESTED: u64 = 3;
 const OP: Duration = Duration::from_secs(8);
 /// The 9P port of a front-end, on its client-network address.
 const PORT: u16 = 6675;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Everything the clients were told and everything the readers saw.
 #[derive(Default)]

@@ -21,8 +21,8 @@
 mod common;
 mod process;
 
-use common::Rng;
 use common::etcd::{self, Cluster};
+use common::{Rng, lock};
 use futures_util::StreamExt;
 use process::Running;
 use registries::client::{ChangeKind, Error};
@@ -40,10 +40,6 @@ const WORKERS: usize = 6;
 const OP: Duration = Duration::from_secs(5);
 /// Names several workers compete for.
 const CONTESTED: usize = 3;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// What the clients, the watcher and the injector share.
 #[derive(Default)]

@@ -4,8 +4,9 @@ use super::error::EtcdError;
 use super::prefix_end;
 use super::rpc::{
     self, KeyValue, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-    LeaseRevokeRequest, RangeRequest, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
-    WatchResponse, kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+    LeaseRevokeRequest, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchCreateRequest,
+    WatchRequest, WatchResponse, kv_client::KvClient, lease_client::LeaseClient,
+    watch_client::WatchClient,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -202,12 +203,7 @@ impl Etcd {
                 revision,
                 ..Default::default()
             };
-            let resp = self
-                .call(|ch| {
-                    let req = req.clone();
-                    async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
-                })
-                .await?;
+            let resp = self.range(req).await?;
             if revision == 0 {
                 revision = resp.header.map_or(0, |h| h.revision);
             }
@@ -225,16 +221,21 @@ impl Etcd {
         Ok((kvs, revision))
     }
 
+    /// One range read.
+    async fn range(&self, req: RangeRequest) -> Result<RangeResponse, EtcdError> {
+        self.call(|ch| {
+            let req = req.clone();
+            async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
+        })
+        .await
+    }
+
     /// The key `key`, if it is there, and the revision it was read at.
     pub(crate) async fn get(&self, key: &[u8]) -> Result<(Option<KeyValue>, i64), EtcdError> {
-        let req = RangeRequest {
-            key: key.to_vec().into(),
-            ..Default::default()
-        };
         let resp = self
-            .call(|ch| {
-                let req = req.clone();
-                async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
+            .range(RangeRequest {
+                key: key.to_vec().into(),
+                ..Default::default()
             })
             .await?;
         let rev = resp.header.as_ref().map_or(0, |h| h.revision);

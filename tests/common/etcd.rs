@@ -42,6 +42,45 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Gives `cmd` (an `etcd`) the flags of a test member: `name`, its data directory, its client
+/// and peer URLs, the `initial` cluster, and a 50 ms heartbeat and 500 ms election timeout, so
+/// that a failover takes a fraction of a second; its output is discarded.
+pub fn member_args(
+    cmd: &mut Command,
+    name: &str,
+    dir: &std::path::Path,
+    client: &str,
+    peer: &str,
+    initial: &str,
+) {
+    cmd.arg("--name")
+        .arg(name)
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--listen-client-urls",
+            client,
+            "--advertise-client-urls",
+            client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+        ])
+        .args([
+            "--initial-cluster",
+            initial,
+            "--initial-cluster-state",
+            "new",
+        ])
+        .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+}
+
 /// One member: its ports, data directory and process.
 struct Member {
     name: String,
@@ -123,32 +162,7 @@ impl Cluster {
         let mut cmd = Command::new(ETCD);
         let client = format!("http://127.0.0.1:{}", m.client);
         let peer = format!("http://127.0.0.1:{}", m.peer);
-        cmd.arg("--name")
-            .arg(&m.name)
-            .arg("--data-dir")
-            .arg(&m.dir)
-            .args([
-                "--listen-client-urls",
-                &client,
-                "--advertise-client-urls",
-                &client,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args([
-                "--initial-cluster",
-                &self.initial,
-                "--initial-cluster-state",
-                "new",
-            ])
-            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        member_args(&mut cmd, &m.name, &m.dir, &client, &peer, &self.initial);
         // SAFETY: prctl is async-signal-safe; it only asks for SIGKILL when the parent thread
         // (the spawner, alive as long as the test process) goes.
         unsafe {

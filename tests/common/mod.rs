@@ -91,3 +91,9 @@ impl Rng {
         (z ^ (z >> 31)) % n
     }
 }
+
+/// Locks `m`, taking the data of a mutex a panicking thread left behind (a test reports its own
+/// failures; a poisoned lock must not hide them).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -685,30 +685,7 @@ fn member_command(net: &Net, host: &Host, i: usize, initial: &str, dir: &Path) -
     let client = format!("http://{ip}:{ETCD_CLIENT_PORT}");
     let peer = format!("http://{ip}:2380");
     let mut cmd = net.command(host, "etcd");
-    cmd.args(["--name", &format!("m{i}")])
-        .arg("--data-dir")
-        .arg(dir.join(format!("m{i}")))
-        .args([
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-        ])
-        .args([
-            "--initial-cluster",
-            initial,
-            "--initial-cluster-state",
-            "new",
-        ])
-        .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let name = format!("m{i}");
+    super::etcd::member_args(&mut cmd, &name, &dir.join(&name), &client, &peer, initial);
     cmd
 }
